@@ -1,0 +1,118 @@
+"""Run a Kubespray playbook through ansible-runner and return a typed result with failures per host.
+
+The run's private data dir lives under ``runs/<timestamp>/`` (0700) so a person can read it afterwards.
+``suppress_env_files`` keeps kwargs out of ``env/``; extra vars go in a file, not argv; secrets are never passed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from kprov import inventory
+from kprov.errors import BootstrapError
+from kprov.events import Events
+from kprov.kubespray import Kubespray
+from kprov.workdir import private_dir, write_atomic
+
+STAGE = "bootstrap"
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+    def __str__(self) -> str:
+        kind = "unreachable" if self.unreachable else "failed"
+        return f"{self.host}: {kind} at '{self.task}': {self.message}"
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    playbook: str
+    status: str
+    rc: int
+    failures: tuple[HostFailure, ...] = ()
+    stats: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+    def raise_for_failure(self) -> None:
+        if self.ok:
+            return
+        if self.failures:
+            hosts = sorted({f.host for f in self.failures})
+            detail = "; ".join(str(f) for f in self.failures[:5])
+            raise BootstrapError(f"{self.playbook} failed on {', '.join(hosts)}: {detail} (logs: {self.run_dir})")
+        raise BootstrapError(f"{self.playbook} {self.status} (exit code {self.rc}); logs: {self.run_dir}")
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    for key in ("msg", "stderr", "reason"):
+        value = res.get(key)
+        if value:
+            return str(value).strip().splitlines()[0][:300]
+    return "no message"
+
+
+def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, ssh_config: Path,
+                 run_dir: Path, events: Events, extravars: Mapping[str, Any] | None = None,
+                 limit: str | None = None) -> PlaybookResult:
+    path = kubespray.playbook(playbook)
+    private = private_dir(run_dir / "ansible")
+    varfile = None
+    if extravars:
+        varfile = private / "kprov-extravars.yml"
+        write_atomic(varfile, inventory.dump(inventory.unsafe(dict(extravars))))
+    failures: list[HostFailure] = []
+    current = {"task": ""}
+
+    def on_event(ev: dict[str, Any]) -> bool:
+        kind = ev.get("event", "")
+        data = ev.get("event_data", {})
+        host = data.get("host")
+        if kind == "playbook_on_task_start":
+            current["task"] = data.get("task", "")
+            events.emit(STAGE, "progress", f"task: {current['task']}", task=current["task"])
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            f = HostFailure(host or "?", data.get("task", current["task"]), _message(data.get("res", {})))
+            failures.append(f)
+            events.emit(STAGE, "error", f"failed at '{f.task}': {f.message}", host=f.host, task=f.task)
+        elif kind == "runner_on_unreachable":
+            f = HostFailure(host or "?", data.get("task", current["task"]), _message(data.get("res", {})), True)
+            failures.append(f)
+            events.emit(STAGE, "error", f"unreachable at '{f.task}': {f.message}", host=f.host, task=f.task)
+        elif kind in ("runner_on_ok", "runner_on_skipped") and host:
+            changed = "changed" if data.get("res", {}).get("changed") else "ok"
+            events.emit(STAGE, "progress", f"{data.get('task', '')}: {changed}", host=host, task=data.get("task", ""))
+        return True
+
+    env = {
+        "PATH": f"{kubespray.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "VIRTUAL_ENV": str(kubespray.venv),
+        "ANSIBLE_CONFIG": str(kubespray.root / "ansible.cfg"),
+        "ANSIBLE_SSH_ARGS": f"-F {ssh_config}",
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    }
+    result = ansible_runner.run(
+        private_data_dir=str(private), project_dir=str(kubespray.root), playbook=str(path),
+        inventory=str(inventory_file), extravars=str(varfile) if varfile else None, limit=limit,
+        envvars=env, event_handler=on_event, quiet=True, suppress_env_files=True, ident=playbook.replace("/", "_"),
+    )
+    stats = result.stats or {}
+    return PlaybookResult(playbook=playbook, status=result.status, rc=result.rc or 0, failures=tuple(failures),
+                          stats=stats, run_dir=private)

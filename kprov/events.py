@@ -1,0 +1,141 @@
+"""One event stream, two renderings: people get rich output on stderr, machines get NDJSON on stdout.
+
+Every stage reports through :class:`Events`; it never prints. An event is
+``{"ts", "stage", "event", "host", "message", "data"}`` (see the README for the event names).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, Protocol
+
+from rich.console import Console
+from rich.status import Status
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Event:
+    stage: str
+    event: str
+    message: str = ""
+    host: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"ts": self.ts, "stage": self.stage, "event": self.event, "host": self.host,
+             "message": self.message, "data": self.data},
+            sort_keys=False, default=str,
+        )
+
+
+class Sink(Protocol):
+    def handle(self, event: Event) -> None: ...
+    def close(self) -> None: ...
+
+
+class JsonSink:
+    """NDJSON on stdout: one object per line, flushed at once so a pipeline can follow live."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def handle(self, event: Event) -> None:
+        self.stream.write(event.as_json() + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class HumanSink:
+    """Rich output on stderr: a spinner for the running stage, one line per finished step."""
+
+    def __init__(self, console: Console | None = None, *, verbose: bool = False) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.verbose = verbose
+        self._status: Status | None = None
+        self._started: dict[str, float] = {}
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def handle(self, event: Event) -> None:
+        kind, stage = event.event, event.stage
+        host = f"[cyan]{event.host}[/] " if event.host else ""
+        if kind == "stage_start":
+            self._started[stage] = time.monotonic()
+            self._stop_status()
+            if self.console.is_terminal:
+                self._status = self.console.status(f"[bold]{stage}[/]: {event.message}")
+                self._status.start()
+            else:
+                self.console.print(f"[bold]{stage}[/]: {event.message}")
+        elif kind == "progress":
+            if self._status is not None:
+                self._status.update(f"[bold]{stage}[/]: {host}{event.message}")
+            elif self.verbose:
+                self.console.print(f"  {stage}: {host}{event.message}")
+        elif kind == "stage_done":
+            self._stop_status()
+            took = time.monotonic() - self._started.pop(stage, time.monotonic())
+            self.console.print(f"[green]✓[/] [bold]{stage}[/] {event.message} [dim]({took:.1f}s)[/]")
+        elif kind == "stage_skip":
+            self._stop_status()
+            self.console.print(f"[dim]- {stage} skipped: {event.message}[/]")
+        elif kind in ("stage_failed", "error"):
+            self._stop_status()
+            self.console.print(f"[red]✗[/] [bold]{stage}[/] {host}{event.message}")
+        elif kind == "warning":
+            self.console.print(f"[yellow]![/] {stage}: {host}{event.message}")
+        elif kind == "table":
+            self._stop_status()
+            self._print_table(event.data)
+        elif kind == "info" or self.verbose:
+            self.console.print(f"  {stage}: {host}{event.message}")
+
+    def _print_table(self, data: dict[str, Any]) -> None:
+        table = Table(title=data.get("title"))
+        for col in data["columns"]:
+            table.add_column(str(col))
+        for row in data["rows"]:
+            table.add_row(*[str(c) for c in row])
+        self.console.print(table)
+
+    def close(self) -> None:
+        self._stop_status()
+
+
+class Events:
+    """Fan-out of events to sinks. Stages receive one of these and nothing else for output."""
+
+    def __init__(self, sinks: list[Sink] | None = None) -> None:
+        self.sinks: list[Sink] = sinks if sinks is not None else []
+        self.listeners: list[Callable[[Event], None]] = []
+
+    def emit(self, stage: str, event: str, message: str = "", *, host: str | None = None,
+             **data: Any) -> Event:
+        ev = Event(stage=stage, event=event, message=message, host=host, data=data)
+        for sink in self.sinks:
+            sink.handle(ev)
+        for listener in self.listeners:
+            listener(ev)
+        return ev
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+def null_events() -> Events:
+    """Events that go nowhere: for library callers and unit tests that do not care."""
+    return Events([])

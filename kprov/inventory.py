@@ -1,0 +1,118 @@
+"""The Kubespray inventory, built as data and dumped as YAML with every user string tagged ``!unsafe``.
+
+Ansible evaluates Jinja in inventory values (a label ``{{ 6*7 }}`` would become ``42``); ``!unsafe`` makes it
+keep them literal. Layout: ``hosts.yaml`` plus ``group_vars/{all,k8s_cluster}/kprov.yml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kprov.nodes import Node
+from kprov.site import Site
+from kprov.types import Role
+from kprov.workdir import private_dir, write_atomic
+
+
+class Unsafe(str):
+    """A string Ansible must never template."""
+
+    __slots__ = ()
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_unsafe(dumper: yaml.SafeDumper, value: Unsafe) -> yaml.ScalarNode:
+    return dumper.represent_scalar("!unsafe", str(value))
+
+
+_Dumper.add_representer(Unsafe, _represent_unsafe)
+
+
+def unsafe(value: Any) -> Any:
+    """Tag every string inside ``value`` (keys stay plain: Ansible does not template keys)."""
+    if isinstance(value, str):
+        return Unsafe(value)
+    if isinstance(value, dict):
+        return {k: unsafe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [unsafe(v) for v in value]
+    return value
+
+
+def dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def hosts(nodes: Sequence[Node], ssh_port: int = 22) -> dict[str, Any]:
+    """``hosts.yaml`` content. A ``k8s_cluster`` member comes first: Kubespray runs some asserts only on the
+    first inventory host, and an etcd-only host there would skip ``group_vars/k8s_cluster``."""
+    ordered = sorted(nodes, key=lambda n: (not n.has(Role.CONTROL_PLANE), not _in_k8s_cluster(n)))
+    etcd_index = {n.name: i + 1 for i, n in enumerate(x for x in ordered if x.has(Role.ETCD))}
+    all_hosts: dict[str, Any] = {}
+    for n in ordered:
+        hv: dict[str, Any] = {
+            "ansible_host": n.access_ip, "ansible_user": n.ssh_user, "ip": n.ip, "access_ip": n.access_ip,
+        }
+        if ssh_port != 22:
+            hv["ansible_port"] = ssh_port
+        if n.name in etcd_index:
+            hv["etcd_member_name"] = f"etcd{etcd_index[n.name]}"
+        hv["node_labels"] = {"kprov.io/pool": n.pool, **n.labels}
+        all_hosts[n.name] = unsafe(hv)
+
+    def group(role: Role) -> dict[str, Any]:
+        return {"hosts": {n.name: None for n in ordered if n.has(role)}}
+
+    return {"all": {"hosts": all_hosts, "children": {
+        "kube_control_plane": group(Role.CONTROL_PLANE),
+        "kube_node": group(Role.WORKER),
+        "etcd": group(Role.ETCD),
+        "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None, "calico_rr": None}},
+        "calico_rr": {"hosts": {}},
+    }}}
+
+
+def _in_k8s_cluster(n: Node) -> bool:
+    return n.has(Role.CONTROL_PLANE) or n.has(Role.WORKER)
+
+
+def group_vars_all(site: Site) -> dict[str, Any]:
+    k = site.kubernetes
+    managed: dict[str, Any] = {
+        "kube_version": unsafe(k.version),
+        "kubeconfig_localhost": True,
+        "kprov_site": unsafe(site.metadata.name),
+        "kprov_site_description": unsafe(site.metadata.description),
+    }
+    if site.network.dns:
+        managed["upstream_dns_servers"] = [unsafe(str(a)) for a in site.network.dns]
+    return {**managed, **unsafe(dict(k.vars))}
+
+
+def group_vars_k8s_cluster(site: Site) -> dict[str, Any]:
+    k = site.kubernetes
+    return {
+        "kube_network_plugin": unsafe(k.network_plugin),
+        "container_manager": unsafe(k.container_manager),
+        "kube_pods_subnet": unsafe(str(k.pods_cidr)),
+        "kube_service_addresses": unsafe(str(k.services_cidr)),
+        "kube_network_node_prefix": k.node_prefix,
+    }
+
+
+def write(directory: Path, site: Site, nodes: Sequence[Node]) -> Path:
+    """Write the inventory; returns the path of ``hosts.yaml``."""
+    private_dir(directory)
+    header = "# Written by kprov from the site file and Terraform's outputs; `kprov up` rewrites it.\n"
+    write_atomic(directory / "hosts.yaml", header + dump(hosts(nodes, site.ssh.port)))
+    write_atomic(directory / "group_vars" / "all" / "kprov.yml", header + dump(group_vars_all(site)))
+    write_atomic(directory / "group_vars" / "k8s_cluster" / "kprov.yml",
+                 header + dump(group_vars_k8s_cluster(site)))
+    return directory / "hosts.yaml"

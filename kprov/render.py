@@ -1,0 +1,98 @@
+"""Render a site into its workdir: the Terraform root module (structure from ``templates/``, data in
+``kprov.auto.tfvars.json``), the target modules it uses, and the Kubespray inventory.
+
+No user string is ever pasted into HCL: the template sees only validated identifiers (provider names, module
+names), and everything else reaches Terraform as JSON variables.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from kprov import __version__, inventory
+from kprov.assets import asset_dir
+from kprov.nodes import Node
+from kprov.providers import target_for
+from kprov.sitefile import LoadedSite
+from kprov.workdir import Workdir, private_dir, write_atomic
+
+TFVARS = "kprov.auto.tfvars.json"
+
+
+def _jinja() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(asset_dir("templates"))),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - renders HCL, not HTML; only validated identifiers reach it
+    )
+
+
+def tfvars(loaded: LoadedSite) -> dict[str, Any]:
+    """Every user value Terraform needs, as data."""
+    site = loaded.site
+    pools: dict[str, dict[str, Any]] = defaultdict(dict)
+    by_pool: dict[str, list[Any]] = defaultdict(list)
+    for spec in loaded.nodes:
+        by_pool[spec.pool].append(spec)
+    for pool_name, pool in loaded.pools.items():
+        provider_name = str(pool.provider)  # type: ignore[attr-defined]  # every pool model has it
+        provider = site.providers[provider_name]
+        target = target_for(provider.type)
+        pools[provider_name][pool_name] = {
+            "nodes": {
+                n.name: {"roles": [str(r) for r in n.roles], "ip": n.ip, "access_ip": n.access_ip,
+                         "ssh_user": n.ssh_user, "labels": n.labels, "mac": n.mac}
+                for n in by_pool[pool_name]
+            },
+            "settings": target.settings(pool, provider),
+        }
+    for provider_name in site.providers:
+        pools.setdefault(provider_name, {})
+    return {"site": {"name": site.metadata.name, "description": site.metadata.description}, "pools": dict(pools)}
+
+
+def root_module(loaded: LoadedSite) -> str:
+    site = loaded.site
+    modules = [{"provider": name, "module": target_for(p.type).module} for name, p in site.providers.items()]
+    backend = None if site.state.backend == "local" else site.state.backend
+    return _jinja().get_template("terraform/root/main.tf.j2").render(
+        kprov_version=__version__, modules=modules, required_providers=[], backend=backend,
+    )
+
+
+def _sync_tree(src: Path, dst: Path) -> None:
+    """Copy a module tree, rewriting only files that changed (keeps mtimes stable for Terraform)."""
+    private_dir(dst)
+    for f in src.rglob("*"):
+        if f.is_dir() or f.name.startswith("."):
+            continue
+        target = dst / f.relative_to(src)
+        if not target.exists() or not filecmp.cmp(f, target, shallow=False):
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copyfile(f, target)
+            target.chmod(0o600)
+
+
+def render_terraform(loaded: LoadedSite, workdir: Workdir) -> Path:
+    tf = private_dir(workdir.terraform)
+    write_atomic(tf / "main.tf", root_module(loaded))
+    write_atomic(tf / TFVARS, json.dumps(tfvars(loaded), indent=2, sort_keys=True) + "\n")
+    used = {target_for(p.type).module for p in loaded.site.providers.values()}
+    modules = asset_dir("terraform") / "modules"
+    for name in sorted(used):
+        _sync_tree(modules / name, tf / "modules" / name)
+    return tf
+
+
+def render(loaded: LoadedSite, workdir: Workdir) -> None:
+    """``kprov render``: the Terraform root and an inventory from the site's own node list."""
+    workdir.ensure()
+    render_terraform(loaded, workdir)
+    inventory.write(workdir.inventory, loaded.site, [Node.from_spec(s) for s in loaded.nodes])

@@ -1,0 +1,24 @@
+"""The site file's JSON Schema, with each target's pool schema in place of the generic pool mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kprov.providers import TARGETS
+from kprov.site import Site
+
+
+def site_schema() -> dict[str, Any]:
+    schema = Site.model_json_schema(by_alias=True)
+    defs = schema.setdefault("$defs", {})
+    options = []
+    for target in TARGETS.values():
+        pool = target.pool_model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(pool.pop("$defs", {}))
+        name = f"{target.pool_model.__name__}"
+        defs[name] = pool
+        options.append({"$ref": f"#/$defs/{name}"})
+    schema["properties"]["pools"]["additionalProperties"] = {"anyOf": options} if len(options) > 1 else options[0]
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kprov site file (kprov.io/v1alpha1)"
+    return schema

@@ -1,0 +1,59 @@
+"""Secret references. A site file never holds a secret: it names an environment variable or a file.
+
+Values are resolved only at the moment a subprocess needs them and handed over through its environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from kprov.errors import KprovError
+
+
+class SecretUnavailable(KprovError):
+    """A referenced secret is not there; the message names the reference, never a value."""
+
+
+class SecretRef(BaseModel):
+    """``{env: NAME}`` or ``{file: PATH}``: where a secret is, never the secret itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_literal(cls, value: object) -> object:
+        if isinstance(value, str | int | float):
+            raise ValueError("secrets are never written in the site file: use {env: NAME} or {file: PATH}")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference needs exactly one of 'env' or 'file'")
+        return self
+
+    def describe(self) -> str:
+        return f"env {self.env}" if self.env is not None else f"file {self.file}"
+
+    def resolve(self, base: Path | None = None) -> str:
+        """The secret's value. ``base`` anchors a relative file path (the site file's folder)."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise SecretUnavailable(f"secret {self.describe()}: environment variable is not set")
+            return value
+        assert self.file is not None
+        path = Path(self.file).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        try:
+            return path.read_text().rstrip("\n")
+        except OSError as exc:
+            raise SecretUnavailable(f"secret {self.describe()}: {exc.strerror}") from None

@@ -1,0 +1,100 @@
+"""The site workdir (``.kprov/<site>/``, mode 0700): everything a later command or pipeline job needs.
+
+Layout: ``terraform/`` (root module, modules, tfvars, state), ``inventory/`` (Kubespray inventory),
+``runs/<timestamp>/`` (ansible-runner dirs, Terraform event logs, JUnit), ``kubeconfig`` and ``known_hosts``
+(0600), ``ssh_config``, ``state.json`` (stage fingerprints) and ``lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Write via a temp file + rename in the same folder, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) as 0700, and tighten it if it already existed."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+class Workdir:
+    def __init__(self, root: Path) -> None:
+        self.root = root.absolute()
+
+    @classmethod
+    def for_site(cls, site_file: Path, site_name: str, override: Path | None = None) -> Workdir:
+        return cls(override if override is not None else site_file.absolute().parent / ".kprov" / site_name)
+
+    @property
+    def terraform(self) -> Path:
+        return self.root / "terraform"
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / "inventory"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.root / "ssh_config"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def nodes_file(self) -> Path:
+        """The node list as Terraform last reported it (``terraform output -json``), for later commands."""
+        return self.root / "nodes.json"
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def ensure(self) -> Workdir:
+        if self.root.parent.name == ".kprov":
+            private_dir(self.root.parent)
+        private_dir(self.root)
+        for sub in (self.terraform, self.inventory, self.runs):
+            private_dir(sub)
+        return self
+
+    def new_run(self, command: str) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        return private_dir(self.runs / f"{stamp}-{command}")

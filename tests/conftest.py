@@ -1,0 +1,45 @@
+"""Shared fixtures: site files written from data, so each test states only what it cares about."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+HERE = Path(__file__).parent
+STANDIN = HERE / "kubespray_standin"
+
+
+def site_data(nodes: list[tuple[str, str, list[str]]] | None = None, **over: Any) -> dict[str, Any]:
+    """A valid static site. ``nodes`` is [(name, ip, roles)], grouped into one pool per role set."""
+    nodes = nodes or [("cp1", "192.168.77.10", ["control_plane", "etcd"]),
+                      ("w1", "192.168.77.11", ["worker"]), ("w2", "192.168.77.12", ["worker"])]
+    pools: dict[str, Any] = {}
+    for name, ip, roles in nodes:
+        key = "cp" if "control_plane" in roles else "workers"
+        pool = pools.setdefault(key, {"provider": "lab", "roles": roles, "machines": []})
+        pool["machines"].append({"name": name, "ip": ip})
+    data: dict[str, Any] = {
+        "apiVersion": "kprov.io/v1alpha1", "kind": "Site", "metadata": {"name": "lab"},
+        "kubernetes": {"version": "1.35.4", "kubespray": {"path": str(STANDIN)}},
+        "ssh": {"user": "root", "private_key": "id_lab"},
+        "network": {"cidr": "192.168.77.0/24", "gateway": "192.168.77.1"},
+        "providers": {"lab": {"type": "static"}},
+        "pools": pools,
+    }
+    for key, value in over.items():
+        data[key] = value
+    return data
+
+
+@pytest.fixture
+def write_site(tmp_path: Path) -> Callable[..., Path]:
+    def write(data: dict[str, Any] | None = None, name: str = "site.yaml", **over: Any) -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data if data is not None else site_data(**over), sort_keys=False))
+        (tmp_path / "id_lab").write_text("not a real key\n")
+        return path
+    return write

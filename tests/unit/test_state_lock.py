@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kprov.errors import LockHeld
+from kprov.lock import SiteLock
+from kprov.state import StageState, fingerprint
+from kprov.workdir import Workdir, write_atomic
+
+
+def test_fingerprint_is_stable_and_order_free() -> None:
+    assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+def test_stage_state_round_trips_and_forgets(tmp_path: Path) -> None:
+    s = StageState(tmp_path / "state.json")
+    s.record("infra", "x")
+    again = StageState(tmp_path / "state.json")
+    assert again.done("infra", "x") and not again.done("infra", "y")
+    again.forget("infra")
+    assert not StageState(tmp_path / "state.json").done("infra", "x")
+
+
+def test_write_atomic_sets_mode_and_leaves_no_temp(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "f", "secret", mode=0o600)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_workdir_is_private(tmp_path: Path) -> None:
+    w = Workdir.for_site(tmp_path / "site.yaml", "lab").ensure()
+    assert w.root == tmp_path / ".kprov" / "lab"
+    for d in (w.root.parent, w.root, w.terraform, w.inventory, w.runs):
+        assert d.stat().st_mode & 0o777 == 0o700
+
+
+def test_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from pathlib import Path; from kprov.lock import SiteLock;"
+         f"l=SiteLock(Path({str(path)!r}),'up').acquire(); print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeld) as info:
+            SiteLock(path, "up").acquire()
+        msg = str(info.value)
+        assert f"pid {holder.pid}" in msg and os.uname().nodename in msg and "(up, since " in msg
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without releasing: its lock is stale and is taken over, naming the dead holder
+    lock = SiteLock(path, "up").acquire()
+    assert lock.stale_holder is not None and lock.stale_holder["pid"] == holder.pid
+    lock.release()
+    assert json.loads(path.read_text() or "null") is None
