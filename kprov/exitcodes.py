@@ -1,4 +1,4 @@
-"""Every process exit code kprov uses, in one place (the README's table is generated from this)."""
+"""Every process exit code kprov uses, in one place (the README's table is checked against this)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,24 @@ class ExitCode(IntEnum):
     """Exit codes with meaning, so pipelines can branch on the kind of failure."""
 
     OK = 0
-    """Everything asked for was done (or was already true)."""
     ERROR = 1
-    """An unexpected internal error (a bug in kprov: please report it)."""
     USAGE = 2
-    """Wrong command-line usage, or a refused confirmation."""
     INVALID_SITE = 3
-    """The site file is invalid; nothing was written or touched."""
     INFRASTRUCTURE = 4
-    """Terraform failed, or nodes could not be reached over SSH."""
     BOOTSTRAP = 5
-    """Kubespray (Ansible) failed, or Kubespray could not be prepared."""
     VERIFY_FAILED = 6
-    """A verification check failed on at least one node."""
     LOCKED = 7
-    """Another kprov holds the site's lock."""
     INTERRUPTED = 130
-    """Interrupted by Ctrl-C / SIGINT; state was saved where the tool allowed it."""
+
+
+MEANING: dict[ExitCode, str] = {
+    ExitCode.OK: "everything asked for was done (or was already true)",
+    ExitCode.ERROR: "an unexpected internal error (a bug in kprov: please report it)",
+    ExitCode.USAGE: "wrong command-line usage, or a refused confirmation",
+    ExitCode.INVALID_SITE: "the site file is invalid; nothing was written or touched",
+    ExitCode.INFRASTRUCTURE: "Terraform failed, or nodes could not be reached over SSH",
+    ExitCode.BOOTSTRAP: "Kubespray (Ansible) failed, or Kubespray could not be prepared",
+    ExitCode.VERIFY_FAILED: "a verification check failed on at least one node",
+    ExitCode.LOCKED: "another kprov holds the site's lock",
+    ExitCode.INTERRUPTED: "interrupted by Ctrl-C / SIGINT; state was saved where the tool allowed it",
+}

@@ -43,3 +43,18 @@ def write_site(tmp_path: Path) -> Callable[..., Path]:
         (tmp_path / "id_lab").write_text("not a real key\n")
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def kprov_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Kubespray cache (clones, venvs) for the whole test session, so the venv is built once."""
+    import os
+
+    path = tmp_path_factory.mktemp("kprov-cache")
+    old = os.environ.get("KPROV_CACHE_DIR")
+    os.environ["KPROV_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("KPROV_CACHE_DIR", None)
+    else:
+        os.environ["KPROV_CACHE_DIR"] = old
