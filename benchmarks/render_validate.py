@@ -16,9 +16,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kprov.render import render  # noqa: E402
-from kprov.sitefile import load_site  # noqa: E402
-from kprov.workdir import Workdir  # noqa: E402
+from kprov.render import render
+from kprov.sitefile import load_site
+from kprov.workdir import Workdir
 
 
 def site(n: int) -> dict[str, object]:

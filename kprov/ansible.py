@@ -68,7 +68,7 @@ def _message(res: Mapping[str, Any]) -> str:
 
 def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, ssh_config: Path,
                  run_dir: Path, events: Events, extravars: Mapping[str, Any] | None = None,
-                 limit: str | None = None) -> PlaybookResult:
+                 limit: str | None = None, fact_cache: Path | None = None, stage: str = STAGE) -> PlaybookResult:
     path = kubespray.playbook(playbook)
     private = private_dir(run_dir / "ansible")
     varfile = None
@@ -84,26 +84,31 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
         host = data.get("host")
         if kind == "playbook_on_task_start":
             current["task"] = data.get("task", "")
-            events.emit(STAGE, "progress", f"task: {current['task']}", task=current["task"])
+            events.emit(stage, "progress", f"task: {current['task']}", task=current["task"])
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             f = HostFailure(host or "?", data.get("task", current["task"]), _message(data.get("res", {})))
             failures.append(f)
-            events.emit(STAGE, "error", f"failed at '{f.task}': {f.message}", host=f.host, task=f.task)
+            events.emit(stage, "error", f"failed at '{f.task}': {f.message}", host=f.host, task=f.task)
         elif kind == "runner_on_unreachable":
             f = HostFailure(host or "?", data.get("task", current["task"]), _message(data.get("res", {})), True)
             failures.append(f)
-            events.emit(STAGE, "error", f"unreachable at '{f.task}': {f.message}", host=f.host, task=f.task)
+            events.emit(stage, "error", f"unreachable at '{f.task}': {f.message}", host=f.host, task=f.task)
         elif kind in ("runner_on_ok", "runner_on_skipped") and host:
             changed = "changed" if data.get("res", {}).get("changed") else "ok"
-            events.emit(STAGE, "progress", f"{data.get('task', '')}: {changed}", host=host, task=data.get("task", ""))
+            events.emit(stage, "progress", f"{data.get('task', '')}: {changed}", host=host, task=data.get("task", ""))
         return True
 
     env = {
         "PATH": f"{kubespray.bin}{os.pathsep}{os.environ.get('PATH', '')}",
         "VIRTUAL_ENV": str(kubespray.venv),
         "ANSIBLE_CONFIG": str(kubespray.root / "ansible.cfg"),
+        # Kubespray's ansible.cfg turns host key checking off and its ssh_args ignore known_hosts: override both.
         "ANSIBLE_SSH_ARGS": f"-F {ssh_config}",
         "ANSIBLE_HOST_KEY_CHECKING": "True",
+        # ... and caches facts in /tmp, shared by every inventory on the machine: keep them per site.
+        "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(private_dir(fact_cache or (run_dir / "facts"))),
+        "ANSIBLE_LOCAL_TEMP": str(private_dir(run_dir / "ansible-tmp")),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",

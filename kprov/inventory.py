@@ -1,7 +1,11 @@
-"""The Kubespray inventory, built as data and dumped as YAML with every user string tagged ``!unsafe``.
+"""The Kubespray inventory, built as data and dumped as YAML with user strings that could be templated tagged
+``!unsafe``.
 
 Ansible evaluates Jinja in inventory values (a label ``{{ 6*7 }}`` would become ``42``); ``!unsafe`` makes it
-keep them literal. Layout: ``hosts.yaml`` plus ``group_vars/{all,k8s_cluster}/kprov.yml``.
+keep them literal. Only strings containing ``{`` are tagged: Jinja cannot start without it, and ansible-core 2.19
+re-resolves the scalar under an ``!unsafe`` tag by YAML 1.1 rules even when quoted, so ``!unsafe 'yes'`` arrives
+as the boolean ``True`` and ``!unsafe '1'`` as an integer. Untagged strings are quoted by the dumper where YAML
+could misread them, and stay strings. Layout: ``hosts.yaml`` plus ``group_vars/{all,k8s_cluster}/kprov.yml``.
 """
 
 from __future__ import annotations
@@ -36,9 +40,9 @@ _Dumper.add_representer(Unsafe, _represent_unsafe)
 
 
 def unsafe(value: Any) -> Any:
-    """Tag every string inside ``value`` (keys stay plain: Ansible does not template keys)."""
+    """Tag every string inside ``value`` that Jinja could see as a template (keys are not templated)."""
     if isinstance(value, str):
-        return Unsafe(value)
+        return Unsafe(value) if "{" in value else value
     if isinstance(value, dict):
         return {k: unsafe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

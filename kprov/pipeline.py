@@ -169,20 +169,23 @@ def _up_from_inventory(ctx: Context, runner: Runner, nodes: list[Node]) -> None:
                                                      ctx.workdir.known_hosts),
                  f"waiting for SSH on {len(nodes)} nodes")
     runner.stage("preflight", fingerprint(ssh_fp, "preflight-1"),
-                 lambda: _checks(ctx, nodes, config, "preflight", InfrastructureError),
+                 lambda: _checks(ctx, nodes, config, suite="preflight", stage="preflight",
+                                 error=InfrastructureError),
                  "checking nodes before Kubespray")
     boot_fp = fingerprint(file_digest(ctx.workdir.inventory / "hosts.yaml", ctx.workdir.inventory / "group_vars"),
                           ks.commit(), "cluster.yml")
 
     def bootstrap() -> None:
         result = ansible.run_playbook(ks, "cluster.yml", inventory_file=ctx.workdir.inventory / "hosts.yaml",
-                                      ssh_config=config, run_dir=ctx.run_dir, events=ctx.events)
+                                      ssh_config=config, run_dir=ctx.run_dir, events=ctx.events,
+                                      fact_cache=ctx.workdir.fact_cache)
         result.raise_for_failure()
         fetch_kubeconfig(ctx.workdir)
 
     runner.stage("bootstrap", boot_fp, bootstrap, f"Kubespray cluster.yml ({ks.label})")
     runner.stage("verify", fingerprint(boot_fp, _node_fp(nodes), "post-install-1"),
-                 lambda: _checks(ctx, nodes, config, "post-install", VerifyFailed), "testinfra checks on every node")
+                 lambda: _checks(ctx, nodes, config, suite="post-install", stage="verify", error=VerifyFailed),
+                 "testinfra checks on every node")
 
 
 def fetch_kubeconfig(workdir: Workdir) -> Path:
@@ -194,11 +197,11 @@ def fetch_kubeconfig(workdir: Workdir) -> Path:
     return workdir.kubeconfig
 
 
-def _checks(ctx: Context, nodes: Sequence[Node], config: Path, suite: str,
+def _checks(ctx: Context, nodes: Sequence[Node], config: Path, *, suite: str, stage: str,
             error: type[InfrastructureError] | type[VerifyFailed]) -> verify_mod.VerifyResult:
-    result = verify_mod.verify(nodes, config, ctx.events, suite=suite, stage=suite,
+    result = verify_mod.verify(nodes, config, ctx.events, suite=suite, stage=stage,
                                context={"kubernetes_version": ctx.site.kubernetes.version})
-    ctx.events.emit(suite, "table", "", **result.table())
+    ctx.events.emit(stage, "table", "", **result.table())
     write_junit = ctx.run_dir / f"junit-{suite}.xml"
     verify_mod.write_junit(result, write_junit)
     if not result.ok:
@@ -273,7 +276,8 @@ def down(ctx: Context, *, skip_reset: bool = False) -> None:
             ctx.events.emit("reset", "stage_start", "Kubespray reset.yml")
             result = ansible.run_playbook(ks, "reset.yml", inventory_file=hosts, ssh_config=config,
                                           run_dir=ctx.run_dir, events=ctx.events,
-                                          extravars={"reset_confirmation": "yes"})
+                                          extravars={"reset_confirmation": "yes"}, fact_cache=ctx.workdir.fact_cache,
+                                          stage="reset")
             try:
                 result.raise_for_failure()
             except BootstrapError as exc:

@@ -80,6 +80,11 @@ class Workdir:
         return self.root / "lock"
 
     @property
+    def fact_cache(self) -> Path:
+        """Ansible's fact cache for this site only (Kubespray's ansible.cfg would share /tmp between sites)."""
+        return self.root / "facts"
+
+    @property
     def nodes_file(self) -> Path:
         """The node list as Terraform last reported it (``terraform output -json``), for later commands."""
         return self.root / "nodes.json"

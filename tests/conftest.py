@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,6 @@ def write_site(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def kprov_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One Kubespray cache (clones, venvs) for the whole test session, so the venv is built once."""
-    import os
-
     path = tmp_path_factory.mktemp("kprov-cache")
     old = os.environ.get("KPROV_CACHE_DIR")
     os.environ["KPROV_CACHE_DIR"] = str(path)

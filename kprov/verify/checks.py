@@ -26,8 +26,9 @@ class Check:
         return self.roles is None or any(node.has(r) for r in self.roles)
 
 
-def _listening(host: Host, port: int) -> bool:
-    return bool(host.socket(f"tcp://{port}").is_listening or host.socket(f"tcp://0.0.0.0:{port}").is_listening)
+def _listening(host: Host, port: int, ip: str) -> bool:
+    """Listening on all addresses, or on the node's own (etcd binds its ``ip``)."""
+    return any(host.socket(spec).is_listening for spec in (f"tcp://{port}", f"tcp://0.0.0.0:{port}", f"tcp://{ip}:{port}"))
 
 
 def _service_running(unit: str, port: int) -> Callable[[Host, Node, dict[str, Any]], None]:
@@ -35,7 +36,7 @@ def _service_running(unit: str, port: int) -> Callable[[Host, Node, dict[str, An
         svc = host.service(unit)
         assert svc.is_running, f"{unit} is not running"
         assert svc.is_enabled, f"{unit} is not enabled (would not survive a reboot)"
-        assert _listening(host, port), f"{unit} is running but nothing listens on TCP {port}"
+        assert _listening(host, port, node.ip), f"{unit} is running but nothing listens on TCP {port}"
     return check
 
 

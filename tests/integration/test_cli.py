@@ -37,8 +37,8 @@ def test_unsupported_kubernetes_version_is_refused_with_its_position(write_site)
     site = write_site(data)
     proc = kprov("validate", str(site))
     assert proc.returncode == ExitCode.INVALID_SITE
-    assert proc.stderr.startswith(f"{site}:5:12: kubernetes.version: Kubernetes 1.29.0 is not supported by this "
-                                  "Kubespray (supported: ")
+    assert proc.stderr == (f"{site}:6:12: kubernetes.version: Kubernetes 1.29.0 is not supported by this "
+                           "Kubespray (supported: 1.33.0 to 1.35.4)\n")
 
 
 def test_schema_is_json_schema_with_pool_options() -> None:

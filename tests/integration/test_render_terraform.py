@@ -30,6 +30,8 @@ HOSTILE = [
     "%{ for x in [1] }loop%{ endfor }",
     "{{ 6*7 }} {% raw %} {{ lookup('pipe','id') }}",
     "quote \" back\\slash \t tab \r\n crlf \b bell \u0001 ctl \u2028 ls",
+    # YAML 1.1 look-alikes: must stay strings (ansible-core 2.19 turns !unsafe 'yes' into True)
+    "yes", "off", "1", "1.35", "null", "~", "2024-01-01",
 ]
 
 

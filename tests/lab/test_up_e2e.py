@@ -1,0 +1,140 @@
+"""End to end on real lab nodes: `kprov up` → verify → no-op up → negative checks → down, with the real terraform,
+ansible-runner (through the Kubespray stand-in) and testinfra over SSH. Steps run in file order on one lab."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kprov.exitcodes import ExitCode
+from tests.conftest import site_data
+from tests.lab.nodes import Lab
+
+pytestmark = pytest.mark.lab
+
+NODES = [("cp1", ["control_plane", "etcd"]), ("w1", ["worker"]), ("w2", ["worker"])]
+STAGES = ["infra", "inventory", "ssh", "preflight", "bootstrap", "verify"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with Lab(tmp_path_factory.mktemp("lab")) as lab:
+        lab.start([name for name, _ in NODES])
+        yield lab
+
+
+def _write_site(lab: Lab, directory: Path, **ssh: Any) -> Path:
+    ips = {n.name: n.ip for n in lab.nodes()}
+    data = site_data(nodes=[(name, ips[name], roles) for name, roles in NODES])
+    data["ssh"] = {"user": "root", "private_key": str(lab.ssh_private_key), **ssh}
+    data["pools"]["workers"]["labels"] = {"kprov.io/zone": "lab-a"}
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "site.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory, kprov_cache: Path) -> Path:
+    return _write_site(lab, tmp_path_factory.mktemp("site"))
+
+
+def kprov(*args: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    proc = subprocess.run([sys.executable, "-m", "kprov", "--output", "json", *args], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, check=False, timeout=900)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return proc, events
+
+
+def _stage_events(events: list[dict[str, Any]], kind: str) -> list[str]:
+    return [e["stage"] for e in events if e["event"] == kind]
+
+
+def _listening(lab: Lab, node: str) -> set[int]:
+    out = lab.ssh(node, "ss", "-Htln").stdout
+    return {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
+
+
+def test_up_builds_the_site_and_verifies_it(lab: Lab, site: Path) -> None:
+    proc, events = kprov("up", str(site))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _stage_events(events, "stage_done") == STAGES
+    work = site.parent / ".kprov" / "lab"
+    kubeconfig = work / "kubeconfig"
+    assert kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert "server: https://" in kubeconfig.read_text()
+    assert len(work.joinpath("known_hosts").read_text().splitlines()) >= 3
+    # what the stand-in did is really there on the nodes
+    assert {10250, 6443, 2379} <= _listening(lab, "cp1")
+    assert 10250 in _listening(lab, "w1") and 6443 not in _listening(lab, "w1")
+    checks = [e for e in events if e["event"] == "check" and e["stage"] == "verify"]
+    assert {(e["host"], e["data"]["check"]) for e in checks} >= {("w2", "kubelet"), ("cp1", "kube-apiserver"),
+                                                                 ("cp1", "etcd"), ("w1", "kubelet-version")}
+    assert all(e["data"]["ok"] for e in checks)
+
+
+def test_verify_passes_and_writes_junit(site: Path) -> None:
+    junit = site.parent / "verify.xml"
+    proc, _ = kprov("verify", str(site), "--junit", str(junit))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = junit.read_text()
+    assert 'failures="0"' in text and 'name="kubelet"' in text
+
+
+def test_second_up_skips_every_stage(site: Path) -> None:
+    proc, events = kprov("up", str(site))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _stage_events(events, "stage_skip") == STAGES
+    assert _stage_events(events, "stage_start") == []
+    assert "skipped" in proc.stderr
+
+
+def test_verify_exits_6_naming_the_worker_and_check(lab: Lab, site: Path) -> None:
+    lab.ssh("w2", "systemctl", "stop", "kubelet")
+    try:
+        proc, events = kprov("verify", str(site))
+        assert proc.returncode == ExitCode.VERIFY_FAILED
+        failed = {(e["host"], e["data"]["check"]) for e in events if e["event"] == "check" and not e["data"]["ok"]}
+        assert failed == {("w2", "kubelet")}
+        assert "w2: kubelet: kubelet is not running" in proc.stderr
+    finally:
+        lab.ssh("w2", "systemctl", "start", "kubelet")
+
+
+def test_down_resets_the_nodes_and_destroys(lab: Lab, site: Path) -> None:
+    proc, events = kprov("down", "--yes", str(site))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _stage_events(events, "stage_done") == ["reset", "destroy"]
+    for node, _ in NODES:
+        assert not {10250, 6443, 2379} & _listening(lab, node)
+        assert lab.ssh(node, "test", "-e", "/etc/kubernetes").returncode == 1
+    work = site.parent / ".kprov" / "lab"
+    assert not (work / "kubeconfig").exists()
+    state = json.loads((work / "terraform" / "terraform.tfstate").read_text())
+    assert state["resources"] == []
+
+
+def test_unreachable_node_fails_the_ssh_stage_then_resumes(lab: Lab, tmp_path: Path, kprov_cache: Path) -> None:
+    site = _write_site(lab, tmp_path / "again", connect_timeout=5)
+    lab.stop_node("w1")
+    try:
+        proc, events = kprov("up", str(site))
+    finally:
+        lab.start_node("w1")
+    assert proc.returncode == ExitCode.INFRASTRUCTURE, proc.stderr[-2000:]
+    assert _stage_events(events, "stage_done") == ["infra", "inventory"]
+    assert _stage_events(events, "stage_failed") == ["ssh"]
+    assert "SSH stage: 1 node(s) not reachable: w1:" in proc.stderr
+    proc, events = kprov("up", str(site))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _stage_events(events, "stage_skip") == ["infra", "inventory"]
+    assert _stage_events(events, "stage_done") == ["ssh", "preflight", "bootstrap", "verify"]
+    proc, _ = kprov("down", "--yes", str(site))
+    assert proc.returncode == 0, proc.stderr[-2000:]
