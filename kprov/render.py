@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from kprov import __version__, inventory
-from kprov.assets import asset_dir
+from kprov.paths import asset_dir
 from kprov.nodes import Node
 from kprov.providers import target_for
 from kprov.sitefile import LoadedSite

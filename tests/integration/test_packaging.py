@@ -1,0 +1,25 @@
+"""The README installs kprov with `pip install .`: the wheel must carry the templates and Terraform modules."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_wheel_carries_templates_and_modules(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "*.egg-info", "build", ".kprov",
+                                                             "__pycache__", ".*_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
+                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("kprov-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "kprov/assets/templates/terraform/root/main.tf.j2" in names
+    for f in ("main.tf", "variables.tf", "outputs.tf"):
+        assert f"kprov/assets/terraform/modules/static/{f}" in names
+    assert not any(n.startswith("tests/") for n in names)
