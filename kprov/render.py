@@ -17,8 +17,8 @@ from typing import Any
 import jinja2
 
 from kprov import __version__, inventory
-from kprov.paths import asset_dir
 from kprov.nodes import Node
+from kprov.paths import asset_dir
 from kprov.providers import target_for
 from kprov.sitefile import LoadedSite
 from kprov.workdir import Workdir, private_dir, write_atomic
