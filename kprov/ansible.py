@@ -7,12 +7,13 @@ The run's private data dir lives under ``runs/<timestamp>/`` (0700) so a person 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
+from ansible_runner.interface import init_runner
 
 from kprov import inventory
 from kprov.errors import BootstrapError
@@ -68,7 +69,8 @@ def _message(res: Mapping[str, Any]) -> str:
 
 def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, ssh_config: Path,
                  run_dir: Path, events: Events, extravars: Mapping[str, Any] | None = None,
-                 limit: str | None = None, fact_cache: Path | None = None, stage: str = STAGE) -> PlaybookResult:
+                 limit: str | None = None, fact_cache: Path | None = None, stage: str = STAGE,
+                 secret_env: Collection[str] = ()) -> PlaybookResult:
     path = kubespray.playbook(playbook)
     private = private_dir(run_dir / "ansible")
     varfile = None
@@ -113,11 +115,23 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
     }
-    result = ansible_runner.run(
+    runner = init_runner(
         private_data_dir=str(private), project_dir=str(kubespray.root), playbook=str(path),
         inventory=str(inventory_file), extravars=str(varfile) if varfile else None, limit=limit,
         envvars=env, event_handler=on_event, quiet=True, suppress_env_files=True, ident=playbook.replace("/", "_"),
     )
-    stats = result.stats or {}
-    return PlaybookResult(playbook=playbook, status=result.status, rc=result.rc or 0, failures=tuple(failures),
-                          stats=stats, run_dir=private)
+    # ansible-runner copies the whole environment into artifacts/<ident>/command: drop secrets before it runs.
+    runner.config.env = scrub_environment(runner.config.env, secret_env)
+    runner.run()
+    return PlaybookResult(playbook=playbook, status=runner.status, rc=runner.rc or 0, failures=tuple(failures),
+                          stats=runner.stats or {}, run_dir=private)
+
+
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIAL|PRIVATE_KEY|_API_KEY$|^TF_VAR_|^TF_HTTP_", re.I)
+
+
+def scrub_environment(env: Mapping[str, str], secret_names: Collection[str] = ()) -> dict[str, str]:
+    """The environment Ansible gets: without the site's secret variables or anything named like a secret.
+
+    Kubespray needs none of them, and ansible-runner writes the environment into the run's artifacts."""
+    return {k: v for k, v in env.items() if k not in secret_names and not _SECRET_NAME.search(k)}

@@ -22,6 +22,7 @@ from kprov.events import Events
 from kprov.kubespray import Kubespray
 from kprov.lock import SiteLock
 from kprov.nodes import Node
+from kprov.secrets import referenced_env
 from kprov.sitefile import LoadedSite, locate
 from kprov.state import StageState, file_digest, fingerprint
 from kprov.terraform import PlanResult, Terraform
@@ -178,7 +179,8 @@ def _up_from_inventory(ctx: Context, runner: Runner, nodes: list[Node]) -> None:
     def bootstrap() -> None:
         result = ansible.run_playbook(ks, "cluster.yml", inventory_file=ctx.workdir.inventory / "hosts.yaml",
                                       ssh_config=config, run_dir=ctx.run_dir, events=ctx.events,
-                                      fact_cache=ctx.workdir.fact_cache)
+                                      fact_cache=ctx.workdir.fact_cache,
+                                      secret_env=referenced_env(ctx.site))
         result.raise_for_failure()
         fetch_kubeconfig(ctx.workdir)
 
@@ -277,7 +279,7 @@ def down(ctx: Context, *, skip_reset: bool = False) -> None:
             result = ansible.run_playbook(ks, "reset.yml", inventory_file=hosts, ssh_config=config,
                                           run_dir=ctx.run_dir, events=ctx.events,
                                           extravars={"reset_confirmation": "yes"}, fact_cache=ctx.workdir.fact_cache,
-                                          stage="reset")
+                                          stage="reset", secret_env=referenced_env(ctx.site))
             try:
                 result.raise_for_failure()
             except BootstrapError as exc:

@@ -18,6 +18,19 @@ class SecretUnavailable(KprovError):
     """A referenced secret is not there; the message names the reference, never a value."""
 
 
+def referenced_env(value: object) -> set[str]:
+    """Names of every environment variable a model (and its sub-models) takes a secret from."""
+    if isinstance(value, SecretRef):
+        return {value.env} if value.env else set()
+    if isinstance(value, BaseModel):
+        return set().union(*(referenced_env(getattr(value, f)) for f in type(value).model_fields))
+    if isinstance(value, dict):
+        return set().union(*(referenced_env(v) for v in value.values()))
+    if isinstance(value, list | tuple):
+        return set().union(*(referenced_env(v) for v in value))
+    return set()
+
+
 class SecretRef(BaseModel):
     """``{env: NAME}`` or ``{file: PATH}``: where a secret is, never the secret itself."""
 

@@ -96,6 +96,25 @@ def test_second_up_skips_every_stage(site: Path) -> None:
     assert "skipped" in proc.stderr
 
 
+def test_status_and_kubeconfig_report_the_converged_site(site: Path) -> None:
+    proc, events = kprov("status", str(site))
+    assert proc.returncode == 0, proc.stderr
+    status = next(e for e in events if e["event"] == "result")["data"]["status"]
+    assert all(status["stages"][s] for s in STAGES)
+    assert [n["name"] for n in status["nodes"]] == ["cp1", "w1", "w2"]
+    assert status["nodes"][1]["labels"] == {"kprov.io/zone": "lab-a"}
+    assert status["lock"] is None
+    proc, _ = kprov("kubeconfig", str(site))
+    assert proc.stdout.strip() == status["kubeconfig"] == str(site.parent / ".kprov" / "lab" / "kubeconfig")
+
+
+def test_force_reruns_every_stage(site: Path) -> None:
+    proc, events = kprov("up", "--force", str(site))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _stage_events(events, "stage_done") == STAGES
+    assert _stage_events(events, "stage_skip") == []
+
+
 def test_verify_exits_6_naming_the_worker_and_check(lab: Lab, site: Path) -> None:
     lab.ssh("w2", "systemctl", "stop", "kubelet")
     try:
