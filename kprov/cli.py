@@ -1,4 +1,9 @@
-"""Command line. It parses, builds a context, calls the library, and maps errors to exit codes; nothing else."""
+"""Command line. It parses, builds a context, calls the library, and maps errors to exit codes; nothing else.
+
+The library is imported inside each command: a no-op `kprov up` must not pay for pydantic, Jinja, Terraform,
+Ansible and testinfra imports it does not use (see :mod:`kprov.fastpath`).
+"""
+# ruff: noqa: PLC0415
 
 from __future__ import annotations
 
@@ -8,18 +13,19 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kprov import __version__, pipeline
-from kprov import render as render_mod
+from kprov import __version__
 from kprov.errors import KprovError, UsageError
 from kprov.events import Events, HumanSink, JsonSink
 from kprov.exitcodes import ExitCode
-from kprov.schema import site_schema
-from kprov.sitefile import LoadedSite, load_site
 from kprov.workdir import Workdir
+
+if TYPE_CHECKING:
+    from kprov import pipeline
+    from kprov.sitefile import LoadedSite
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,10 +46,14 @@ def site_argument(f: F) -> F:
 
 
 def _load(site_file: Path) -> LoadedSite:
+    from kprov.sitefile import load_site
+
     return load_site(site_file, display_name=str(site_file))
 
 
 def _context(opts: Options, site_file: Path, command: str, force: bool = False) -> pipeline.Context:
+    from kprov import pipeline
+
     loaded = _load(site_file)
     workdir = Workdir.for_site(site_file, loaded.name, opts.workdir)
     return pipeline.Context(loaded=loaded, workdir=workdir, events=opts.events, force=force, command=command)
@@ -67,16 +77,19 @@ def cli(ctx: click.Context, output: str, workdir: Path | None, verbose: bool) ->
 @click.pass_obj
 def validate(opts: Options, site_file: Path) -> None:
     """Check the site file (schema and meaning) without touching anything."""
+    from kprov import pipeline
+
     loaded = _load(site_file)
     pipeline.validate(loaded)
     opts.events.emit("validate", "result", f"{site_file}: valid ({len(loaded.nodes)} nodes)", valid=True,
                      nodes=len(loaded.nodes))
-    click.echo(f"{site_file}: valid ({len(loaded.nodes)} nodes)", err=True)
 
 
 @cli.command()
 def schema() -> None:
     """Print the site file's JSON Schema (for editors)."""
+    from kprov.schema import site_schema
+
     click.echo(json.dumps(site_schema(), indent=2))
 
 
@@ -85,11 +98,13 @@ def schema() -> None:
 @click.pass_obj
 def render(opts: Options, site_file: Path) -> None:
     """Write the site workdir: Terraform root module, tfvars and Kubespray inventory."""
+    from kprov import pipeline
+    from kprov import render as render_mod
+
     ctx = _context(opts, site_file, "render")
     pipeline.validate(ctx.loaded)
     render_mod.render(ctx.loaded, ctx.workdir)
     opts.events.emit("render", "result", f"rendered into {ctx.workdir.root}", workdir=str(ctx.workdir.root))
-    click.echo(f"rendered into {ctx.workdir.root}", err=True)
 
 
 @cli.command()
@@ -97,6 +112,8 @@ def render(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def plan(opts: Options, site_file: Path) -> None:
     """Show what Terraform would change and which Kubespray playbook would run."""
+    from kprov import pipeline
+
     ctx = _context(opts, site_file, "plan")
     pipeline.validate(ctx.loaded)
     pipeline.plan(ctx)
@@ -108,10 +125,23 @@ def plan(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def up(opts: Options, site_file: Path, force: bool) -> None:
     """Make the site real: infra, inventory, SSH, preflight, Kubespray, kubeconfig, verify."""
+    if not force:
+        from kprov.fastpath import converged_workdir
+        from kprov.state import STAGES
+
+        workdir = converged_workdir(site_file, opts.workdir)
+        if workdir is not None:
+            for stage in STAGES:
+                opts.events.emit(stage, "stage_skip", "inputs unchanged since the last successful run")
+            opts.events.emit("up", "result", f"site is up; kubeconfig: {workdir / 'kubeconfig'}",
+                             kubeconfig=str(workdir / "kubeconfig"))
+            return
+    from kprov import pipeline
+
     ctx = _context(opts, site_file, "up", force)
     pipeline.validate(ctx.loaded)
     pipeline.up(ctx)
-    opts.events.emit("up", "result", f"site {ctx.loaded.name} is up; kubeconfig: {ctx.workdir.kubeconfig}",
+    opts.events.emit("up", "result", f"site is up; kubeconfig: {ctx.workdir.kubeconfig}",
                      kubeconfig=str(ctx.workdir.kubeconfig))
 
 
@@ -121,6 +151,8 @@ def up(opts: Options, site_file: Path, force: bool) -> None:
 @click.pass_obj
 def verify(opts: Options, site_file: Path, junit: Path | None) -> None:
     """Run testinfra checks on every node; exit 6 if any fails."""
+    from kprov import pipeline
+
     pipeline.verify(_context(opts, site_file, "verify"), junit)
 
 
@@ -129,6 +161,8 @@ def verify(opts: Options, site_file: Path, junit: Path | None) -> None:
 @click.pass_obj
 def status(opts: Options, site_file: Path) -> None:
     """Show stages, nodes and lock holder of a site."""
+    from kprov import pipeline
+
     pipeline.status(_context(opts, site_file, "status"))
 
 
@@ -150,6 +184,8 @@ def kubeconfig(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def down(opts: Options, site_file: Path, yes: bool, skip_reset: bool) -> None:
     """Reset the nodes (Kubespray reset.yml), then terraform destroy."""
+    from kprov import pipeline
+
     ctx = _context(opts, site_file, "down")
     pipeline.confirm_destroy(ctx.loaded.name, yes, lambda q: click.confirm(q, err=True))
     pipeline.down(ctx, skip_reset=skip_reset)

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
-from rich.status import Status
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported on first use: a no-op `kprov up` never needs it
+    from rich.console import Console
+    from rich.status import Status
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,18 @@ class HumanSink:
     """Rich output on stderr: a spinner for the running stage, one line per finished step."""
 
     def __init__(self, console: Console | None = None, *, verbose: bool = False) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
+        self._console = console
         self.verbose = verbose
         self._status: Status | None = None
         self._started: dict[str, float] = {}
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console  # noqa: PLC0415 - deferred import, see TYPE_CHECKING above
+
+            self._console = Console(stderr=True, highlight=False)
+        return self._console
 
     def _stop_status(self) -> None:
         if self._status is not None:
@@ -91,7 +99,7 @@ class HumanSink:
             self.console.print(f"[green]✓[/] [bold]{stage}[/] {event.message} [dim]({took:.1f}s)[/]")
         elif kind == "stage_skip":
             self._stop_status()
-            self.console.print(f"[dim]- {stage} skipped: {event.message}[/]")
+            sys.stderr.write(f"- {stage} skipped: {event.message}\n")
         elif kind in ("stage_failed", "error"):
             self._stop_status()
             self.console.print(f"[red]✗[/] [bold]{stage}[/] {host}{event.message}")
@@ -100,10 +108,14 @@ class HumanSink:
         elif kind == "table":
             self._stop_status()
             self._print_table(event.data)
+        elif kind == "result" and event.message:
+            sys.stderr.write(event.message + "\n")
         elif kind == "info" or self.verbose:
             self.console.print(f"  {stage}: {host}{event.message}")
 
     def _print_table(self, data: dict[str, Any]) -> None:
+        from rich.table import Table  # noqa: PLC0415 - deferred import
+
         table = Table(title=data.get("title"))
         for col in data["columns"]:
             table.add_column(str(col))

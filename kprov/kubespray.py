@@ -21,6 +21,7 @@ import yaml
 from kprov.errors import BootstrapError
 from kprov.events import Events, null_events
 from kprov.site import KubesprayRef
+from kprov.state import tree_identity
 
 STAGE = "kubespray"
 CHECKSUMS = Path("roles/kubespray_defaults/vars/main/checksums.yml")
@@ -54,15 +55,8 @@ class Kubespray:
         return supported_versions(self.root)
 
     def commit(self) -> str:
-        """The checked-out commit (or a digest of the entry points for a non-git tree): part of fingerprints."""
-        proc = subprocess.run(["git", "-C", str(self.root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=False)
-        if proc.returncode == 0 and proc.stdout.strip():
-            return proc.stdout.strip()
-        h = hashlib.sha256()
-        for p in sorted(self.root.rglob("*.yml")):
-            h.update(p.read_bytes())
-        return h.hexdigest()
+        """What the tree is (commit plus local edits, or a content digest): part of fingerprints."""
+        return tree_identity(self.root)
 
 
 def supported_versions(root: Path) -> set[str] | None:

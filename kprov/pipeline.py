@@ -19,16 +19,15 @@ from kprov import nodes as nodes_mod
 from kprov import verify as verify_mod
 from kprov.errors import BootstrapError, InfrastructureError, SiteError, UsageError, VerifyFailed
 from kprov.events import Events
+from kprov.fastpath import converged_key
 from kprov.kubespray import Kubespray
 from kprov.lock import SiteLock
 from kprov.nodes import Node
 from kprov.secrets import referenced_env
 from kprov.sitefile import LoadedSite, locate
-from kprov.state import StageState, file_digest, fingerprint
+from kprov.state import STAGES, StageState, file_digest, fingerprint
 from kprov.terraform import PlanResult, Terraform
 from kprov.workdir import Workdir, write_atomic
-
-STAGES = ("infra", "inventory", "ssh", "preflight", "bootstrap", "verify")
 
 
 @dataclass
@@ -188,6 +187,8 @@ def _up_from_inventory(ctx: Context, runner: Runner, nodes: list[Node]) -> None:
     runner.stage("verify", fingerprint(boot_fp, _node_fp(nodes), "post-install-1"),
                  lambda: _checks(ctx, nodes, config, suite="post-install", stage="verify", error=VerifyFailed),
                  "testinfra checks on every node")
+    runner.state.record_converged(converged_key(ctx.loaded.source, ctx.workdir.root, ks.root), ctx.loaded.source,
+                                  ks.root)
 
 
 def fetch_kubeconfig(workdir: Workdir) -> Path:
