@@ -42,7 +42,7 @@ def test_a_changed_kubespray_tree_declines(tmp_path: Path) -> None:
 
 
 def test_a_stage_that_ran_since_drops_the_record(tmp_path: Path) -> None:
-    site, work, state = _converge(tmp_path)
+    site, _, state = _converge(tmp_path)
     state.record("bootstrap", "other")  # e.g. a later up that changed something, then the file was reverted
     assert converged_workdir(site, None) is None
     _, _, state = _converge(tmp_path)
