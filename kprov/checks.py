@@ -9,6 +9,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from kprov.providers import target_for
 from kprov.providers.base import Loc
 from kprov.site import Site
 from kprov.types import NodeSpec, Role
@@ -80,7 +81,20 @@ def _cidrs(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
                    f"but the site has {len(nodes)} nodes")
 
 
-CHECKS: tuple[Check, ...] = (_roles, _duplicates, _addresses, _cidrs)
+def _provider_versions(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
+    """One root module can pin each Terraform provider once: providers of one type must agree on the version."""
+    first: dict[str, tuple[str, str]] = {}
+    for name, provider in site.providers.items():
+        tf = target_for(provider.type).terraform_provider(provider)
+        if tf is None:
+            continue
+        seen = first.setdefault(tf.local_name, (name, tf.version))
+        if seen[1] != tf.version:
+            yield (("providers", name, "terraform_provider_version"),
+                   f"{tf.source} {tf.version} differs from {seen[1]} of provider {seen[0]}: one site pins one version")
+
+
+CHECKS: tuple[Check, ...] = (_roles, _duplicates, _addresses, _cidrs, _provider_versions)
 
 
 def site_problems(site: Site, nodes: list[NodeSpec]) -> list[tuple[Loc, str]]:

@@ -86,6 +86,16 @@ def validate(opts: Options, site_file: Path) -> None:
 
 
 @cli.command()
+@click.option("--target", required=True, type=click.Choice(["static", "vsphere", "hybrid-vsphere-static"]),
+              help="Which kind of machines the site starts with.")
+def init(target: str) -> None:
+    """Print a commented example site file to start from: kprov init --target vsphere > site.yaml"""
+    from kprov.paths import asset_dir
+
+    click.echo((asset_dir("examples") / f"{target}.yaml").read_text(), nl=False)
+
+
+@cli.command()
 def schema() -> None:
     """Print the site file's JSON Schema (for editors)."""
     from kprov.schema import site_schema

@@ -51,7 +51,7 @@ class Context:
         return self._run_dir
 
     def terraform(self) -> Terraform:
-        env = self.site.state.environment(self.loaded.base_dir)
+        env = {**self.site.state.environment(self.loaded.base_dir), **render.credential_environment(self.loaded)}
         return Terraform(self.workdir.terraform, env=env, events=self.events, log_dir=self.run_dir)
 
     def private_key(self) -> Path:

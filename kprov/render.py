@@ -17,9 +17,12 @@ from typing import Any
 import jinja2
 
 from kprov import __version__, inventory
+from kprov.errors import UsageError
 from kprov.nodes import Node
 from kprov.paths import asset_dir
 from kprov.providers import target_for
+from kprov.providers.base import SiteContext, TerraformProvider
+from kprov.secrets import SecretRef
 from kprov.sitefile import LoadedSite
 from kprov.workdir import Workdir, private_dir, write_atomic
 
@@ -34,9 +37,40 @@ def _jinja() -> jinja2.Environment:
     )
 
 
+def site_context(loaded: LoadedSite) -> SiteContext:
+    site = loaded.site
+    key = ""
+    if any(target_for(p.type).needs_public_key for p in site.providers.values()):
+        path = loaded.path(site.ssh.public_key or f"{site.ssh.private_key}.pub")
+        try:
+            key = path.read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"ssh.public_key {path}: {exc.strerror} (VM targets put it on the new VMs)") from None
+    net = site.network
+    return SiteContext(site=site.metadata.name, description=site.metadata.description,
+                       prefix_length=net.cidr.prefixlen, gateway=str(net.gateway) if net.gateway else None,
+                       dns=tuple(str(d) for d in net.dns), domain=net.domain, ssh_public_key=key)
+
+
+def credential_variables(loaded: LoadedSite) -> dict[str, str | SecretRef]:
+    """Provider credentials by Terraform variable name (``<provider>_<field>``)."""
+    out: dict[str, str | SecretRef] = {}
+    for name, provider in loaded.site.providers.items():
+        for suffix, value in target_for(provider.type).credentials(provider).items():
+            out[f"{name}_{suffix}"] = value
+    return out
+
+
+def credential_environment(loaded: LoadedSite) -> dict[str, str]:
+    """``TF_VAR_*`` for every credential, resolved now: the only way a secret reaches Terraform."""
+    return {f"TF_VAR_{var}": value.resolve(loaded.base_dir) if isinstance(value, SecretRef) else value
+            for var, value in credential_variables(loaded).items()}
+
+
 def tfvars(loaded: LoadedSite) -> dict[str, Any]:
     """Every user value Terraform needs, as data."""
     site = loaded.site
+    ctx = site_context(loaded)
     pools: dict[str, dict[str, Any]] = defaultdict(dict)
     by_pool: dict[str, list[Any]] = defaultdict(list)
     for spec in loaded.nodes:
@@ -51,19 +85,31 @@ def tfvars(loaded: LoadedSite) -> dict[str, Any]:
                          "ssh_user": n.ssh_user, "labels": n.labels, "mac": n.mac}
                 for n in by_pool[pool_name]
             },
-            "settings": target.settings(pool, provider),
+            "settings": target.settings(pool_name, pool, provider, ctx),
         }
     for provider_name in site.providers:
         pools.setdefault(provider_name, {})
-    return {"site": {"name": site.metadata.name, "description": site.metadata.description}, "pools": dict(pools)}
+    providers = {name: target_for(p.type).provider_settings(p) for name, p in site.providers.items()}
+    return {"site": {"name": site.metadata.name, "description": site.metadata.description}, "pools": dict(pools),
+            "provider_settings": providers}
 
 
 def root_module(loaded: LoadedSite) -> str:
     site = loaded.site
-    modules = [{"provider": name, "module": target_for(p.type).module} for name, p in site.providers.items()]
+    modules: list[dict[str, Any]] = []
+    blocks: list[dict[str, str]] = []
+    required: dict[str, TerraformProvider] = {}
+    for name, p in site.providers.items():
+        target = target_for(p.type)
+        tf = target.terraform_provider(p)
+        modules.append({"provider": name, "module": target.module, "local_name": tf.local_name if tf else None})
+        if tf is not None:
+            blocks.append({"name": name, "target": target.name})
+            required.setdefault(tf.local_name, tf)  # versions agree: checked in kprov.checks
     backend = None if site.state.backend == "local" else site.state.backend
     return _jinja().get_template("terraform/root/main.tf.j2").render(
-        kprov_version=__version__, modules=modules, required_providers=[], backend=backend,
+        kprov_version=__version__, modules=modules, provider_blocks=blocks, credentials=credential_variables(loaded),
+        required_providers=[required[k] for k in sorted(required)], backend=backend,
     )
 
 

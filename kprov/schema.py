@@ -18,7 +18,11 @@ def site_schema() -> dict[str, Any]:
         name = f"{target.pool_model.__name__}"
         defs[name] = pool
         options.append({"$ref": f"#/$defs/{name}"})
-    schema["properties"]["pools"]["additionalProperties"] = {"anyOf": options} if len(options) > 1 else options[0]
+    pool_schema = {"anyOf": options} if len(options) > 1 else options[0]
+    pools = schema["properties"]["pools"]
+    for pattern in pools.get("patternProperties", {}):  # pool names are DNS labels: keys are constrained
+        pools["patternProperties"][pattern] = pool_schema
+    pools["additionalProperties"] = False
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "kprov site file (kprov.io/v1alpha1)"
     return schema

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from kprov.providers.base import Target
 from kprov.providers.static import Static, StaticProvider
+from kprov.providers.vsphere import Vsphere, VsphereProvider
 
-TARGETS: dict[str, Target[Any, Any]] = {t.name: t for t in (Static(),)}
+TARGETS: dict[str, Target[Any, Any]] = {t.name: t for t in (Static(), Vsphere())}
 
-# The provider block's model. With more targets this becomes a union discriminated by ``type``.
-ProviderConfig = StaticProvider
+# The provider block: a union discriminated by ``type``; a new target adds its model here.
+ProviderConfig = Annotated[StaticProvider | VsphereProvider, Field(discriminator="type")]
 
 
 def target_for(provider_type: str) -> Target[Any, Any]:

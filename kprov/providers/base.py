@@ -9,10 +9,12 @@ inventory, SSH and verify stages never know which target made a node.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from kprov.secrets import SecretRef
 from kprov.types import NodeSpec
 
 Loc = tuple[str | int, ...]
@@ -20,11 +22,34 @@ P = TypeVar("P", bound=BaseModel)
 Q = TypeVar("Q", bound=BaseModel)
 
 
+@dataclass(frozen=True)
+class SiteContext:
+    """What every target may need from the rest of the site when it renders a pool."""
+
+    site: str
+    description: str
+    prefix_length: int
+    gateway: str | None
+    dns: tuple[str, ...]
+    domain: str | None
+    ssh_public_key: str
+
+
+@dataclass(frozen=True)
+class TerraformProvider:
+    """A Terraform provider a target needs, pinned in the rendered ``required_providers``."""
+
+    local_name: str
+    source: str
+    version: str
+
+
 class Target(ABC, Generic[P, Q]):
     """One kind of machine source. Subclasses are registered in :mod:`kprov.providers`."""
 
     name: ClassVar[str]
     module: ClassVar[str]
+    needs_public_key: ClassVar[bool] = False
     provider_model: ClassVar[type[BaseModel]]
     pool_model: ClassVar[type[BaseModel]]
 
@@ -36,6 +61,23 @@ class Target(ABC, Generic[P, Q]):
         """Meaning checks beyond the schema; locations are relative to the pool."""
         return []
 
-    def settings(self, pool: Q, provider: P) -> dict[str, Any]:
+    def settings(self, pool_name: str, pool: Q, provider: P, ctx: SiteContext) -> dict[str, Any]:
         """Target-specific, non-secret module input for one pool (goes to ``kprov.auto.tfvars.json``)."""
         return {}
+
+    def terraform_provider(self, provider: P) -> TerraformProvider | None:
+        """The Terraform provider this target's module needs (None: no provider, like ``static``)."""
+        return None
+
+    def provider_settings(self, provider: P) -> dict[str, Any]:
+        """Non-secret settings of a provider block (goes to ``kprov.auto.tfvars.json`` as ``providers.NAME``)."""
+        return {}
+
+    def credentials(self, provider: P) -> dict[str, str | SecretRef]:
+        """Provider credentials by variable suffix; each reaches Terraform only as ``TF_VAR_<name>_<suffix>``."""
+        return {}
+
+
+def zone_label(zone: str | None) -> dict[str, str]:
+    """A pool's ``zone`` as the well-known topology label the scheduler spreads by."""
+    return {"topology.kubernetes.io/zone": zone} if zone else {}

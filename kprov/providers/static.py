@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kprov.providers.base import Target
+from kprov.providers.base import Target, zone_label
 from kprov.types import DnsLabel, Labels, NodeSpec, Role
 
 
@@ -34,6 +34,8 @@ class StaticPool(BaseModel):
     provider: str
     roles: Annotated[list[Role], Field(min_length=1)]
     labels: Labels = Field(default_factory=dict)
+    zone: DnsLabel | None = None
+    """Failure domain: becomes the node label topology.kubernetes.io/zone."""
     machines: Annotated[list[StaticMachine], Field(min_length=1)]
 
 
@@ -49,7 +51,8 @@ class Static(Target[StaticProvider, StaticPool]):
             NodeSpec(
                 name=m.name, pool=pool_name, provider=provider_name, roles=tuple(dict.fromkeys(pool.roles)),
                 ip=str(m.ip), access_ip=str(m.access_ip or m.ip), ssh_user=ssh_user,
-                labels={**pool.labels, **m.labels}, loc=("pools", pool_name, "machines", i),
+                labels={**zone_label(pool.zone), **pool.labels, **m.labels},
+                loc=("pools", pool_name, "machines", i),
             )
             for i, m in enumerate(pool.machines)
         ]

