@@ -21,7 +21,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from kprov import checks
 from kprov.errors import Problem, SiteError
-from kprov.providers import target_for
+from kprov.providers import TARGETS, target_for
 from kprov.providers.base import Loc
 from kprov.site import Site
 from kprov.types import NodeSpec, describe_pattern
@@ -95,6 +95,10 @@ def _message(err: Any, model: type[BaseModel] | None, loc: Loc) -> str:
         return f"unknown key{hint}"
     if kind == "string_pattern_mismatch":
         return f"'{err.get('input')}' is not {describe_pattern(err['ctx']['pattern'])}"
+    if kind == "union_tag_invalid":
+        return f"'{err['ctx']['tag']}' is not a target kprov has ({', '.join(TARGETS)})"
+    if kind == "union_tag_not_found":
+        return f"required key 'type' is missing (one of {', '.join(TARGETS)})"
     if kind in ("less_than_equal", "greater_than_equal"):
         word = "at most" if kind == "less_than_equal" else "at least"
         bound = err["ctx"]["le" if kind == "less_than_equal" else "ge"]
@@ -139,6 +143,10 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel], prefix: Loc
     out = []
     for err in exc.errors():
         loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+        if len(loc) >= 3 and loc[0] == "providers" and loc[2] in TARGETS:
+            loc = loc[:2] + loc[3:]  # pydantic puts the union's tag in the path; the file has no such key
+        if err["type"] == "union_tag_invalid":
+            loc = (*loc, "type")
         out.append((prefix + loc, _message(err, model, loc)))
     return out
 

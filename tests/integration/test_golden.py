@@ -92,3 +92,24 @@ def test_fuzzed_strings_never_change_the_parsed_structure(tmp_path: Path, descri
     settings_ = values["pools"]["vc"]["workers"]["settings"]
     assert (settings_["datacenter"], settings_["template"], settings_["networks"]) == (datacenter, template, [network])
     assert values["site"]["description"] == description
+
+
+def test_openstack_password_auth_renders_fmt_clean(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "examples" / "openstack.yaml").read_text())
+    vc = data["providers"]["os"]
+    del vc["application_credential_id"], vc["application_credential_secret"]
+    vc.update(user={"env": "OS_USERNAME"}, password={"env": "OS_PASSWORD"}, project="k8s")
+    site = tmp_path / "pw.yaml"
+    data["ssh"]["public_key"] = "id.pub"
+    (tmp_path / "id.pub").write_text(PUBKEY)
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    loaded = load_site(site)
+    w = Workdir.for_site(loaded.source, loaded.name)
+    render(loaded, w)
+    main = (w.terraform / "main.tf").read_text()
+    parsed = hcl2.loads(main, serialization_options=OPTIONS)
+    provider = parsed["provider"][0]["openstack"]
+    assert provider["user_name"] == "${var.os_user}" and provider["password"] == "${var.os_password}"
+    fmt = subprocess.run(["terraform", "fmt", "-check", str(w.terraform / "main.tf")], capture_output=True,
+                         check=False)
+    assert fmt.returncode == 0

@@ -272,7 +272,7 @@ class LabNode:
     name: str
     ip: str
     netns: str
-    machine_dir: Path  # holds upper/ (the node's disk), work/, merged/ (its /), console.log, nspawn.pid
+    machine_dir: Path  # holds upper/ (the node's disk), work/, merged/ (its /) and nspawn.pid
     pid: int | None
 
 
@@ -318,6 +318,10 @@ class Lab:
         """All nodes ever started, in address order."""
         return [self._nodes[n] for n in self._order]
 
+    def console_log(self, name: str) -> Path:
+        """The node's console (boot and shutdown messages); kept after ``teardown`` for post-mortems."""
+        return self.root / "logs" / f"{name}.console.log"
+
     # -- start --------------------------------------------------------------------------------------------
 
     def start(self, names: list[str], *, timeout: float = 90.0) -> list[LabNode]:
@@ -341,7 +345,9 @@ class Lab:
         if not os.path.ismount(merged):
             self._create(node)
         # The machine name is the netns name, unique per lab: nspawn keys /run/systemd/nspawn/propagate/ on it.
-        with (node.machine_dir / "console.log").open("ab") as log:
+        log_path = self.console_log(name)
+        log_path.parent.mkdir(exist_ok=True)
+        with log_path.open("ab") as log:
             proc = subprocess.Popen(
                 ["systemd-nspawn", "--quiet", f"--directory={merged}", "--boot", f"--machine={node.netns}",
                  f"--hostname={name}", "--register=no", "--keep-unit", "--capability=all", "--link-journal=no",
@@ -446,7 +452,7 @@ class Lab:
                 pass
             time.sleep(0.2)
         why = f"systemd-nspawn exited {proc.returncode}" if proc.poll() is not None else f"no SSH in {timeout:.0f}s"
-        tail = (node.machine_dir / "console.log").read_text(errors="replace")[-3000:]
+        tail = self.console_log(node.name).read_text(errors="replace")[-3000:]
         raise RuntimeError(f"lab node {node.name} ({node.ip}) did not come up: {why}; console log tail:\n{tail}")
 
     # -- use ----------------------------------------------------------------------------------------------

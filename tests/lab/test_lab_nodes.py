@@ -129,3 +129,15 @@ def test_teardown_leaves_nothing_behind(lab: Lab) -> None:
     assert BRIDGE not in _host("ip", "-o", "link", "show")
     assert f"iif {BRIDGE}" not in _host("ip", "rule", "show")
     assert not (lab.root / "nodes").exists()
+    assert "Halting system" in lab.console_log("b").read_text()  # a clean poweroff, and the log outlives the lab
+
+
+def test_a_node_that_cannot_boot_fails_with_its_console(tmp_path: Path) -> None:
+    broken = tmp_path / "not-an-os"  # room for what the lab writes, but no os-release and no systemd
+    (broken / "etc" / "ssh").mkdir(parents=True)
+    (broken / "root").mkdir()
+    lab = Lab(tmp_path / "lab", subnet="10.99.43.0/24", bridge="kprovbr8", rootfs=broken)
+    with lab, pytest.raises(RuntimeError, match=r"(?s)lab node x \(10\.99\.43\.10\) did not come up: "
+                                                r"systemd-nspawn exited 1; console log tail:\n.*look like an OS"):
+        lab.start(["x"], timeout=30)
+    assert str(tmp_path) not in Path("/proc/self/mountinfo").read_text()
