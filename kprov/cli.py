@@ -87,7 +87,8 @@ def validate(opts: Options, site_file: Path) -> None:
 
 @cli.command()
 @click.option("--target", required=True, help="Which kind of machines the site starts with.",
-              type=click.Choice(["static", "vsphere", "proxmox", "openstack", "hybrid-vsphere-static"]))
+              type=click.Choice(["static", "vsphere", "libvirt", "proxmox", "openstack",
+                                 "hybrid-vsphere-static"]))
 def init(target: str) -> None:
     """Print a commented example site file to start from: kprov init --target vsphere > site.yaml"""
     from kprov.paths import asset_dir

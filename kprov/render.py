@@ -79,19 +79,24 @@ def tfvars(loaded: LoadedSite) -> dict[str, Any]:
         provider_name = str(pool.provider)  # type: ignore[attr-defined]  # every pool model has it
         provider = site.providers[provider_name]
         target = target_for(provider.type)
-        pools[provider_name][pool_name] = {
-            "nodes": {
-                n.name: {"roles": [str(r) for r in n.roles], "ip": n.ip, "access_ip": n.access_ip,
-                         "ssh_user": n.ssh_user, "labels": n.labels, "mac": n.mac}
-                for n in by_pool[pool_name]
-            },
-            "settings": target.settings(pool_name, pool, provider, ctx),
-        }
-    for provider_name in site.providers:
-        pools.setdefault(provider_name, {})
-    providers = {name: target_for(p.type).provider_settings(p) for name, p in site.providers.items()}
+        settings = target.settings(pool_name, pool, provider, ctx)
+        for i, n in enumerate(by_pool[pool_name]):
+            instance = target.instance_of(provider_name, provider, pool, i)
+            entry = pools[instance].setdefault(pool_name, {"nodes": {}, "settings": settings})
+            entry["nodes"][n.name] = {"roles": [str(r) for r in n.roles], "ip": n.ip, "access_ip": n.access_ip,
+                                      "ssh_user": n.ssh_user, "labels": n.labels, "mac": n.mac}
+    instances = _instances(loaded)
+    for name in instances:
+        pools.setdefault(name, {})
     return {"site": {"name": site.metadata.name, "description": site.metadata.description}, "pools": dict(pools),
-            "provider_settings": providers}
+            "provider_settings": instances}
+
+
+def _instances(loaded: LoadedSite) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, p in loaded.site.providers.items():
+        out.update(target_for(p.type).instances(name, p))
+    return out
 
 
 def root_module(loaded: LoadedSite) -> str:
@@ -99,12 +104,14 @@ def root_module(loaded: LoadedSite) -> str:
     modules: list[dict[str, Any]] = []
     blocks: list[dict[str, str]] = []
     required: dict[str, TerraformProvider] = {}
-    for name, p in site.providers.items():
+    for provider_name, p in site.providers.items():
         target = target_for(p.type)
         tf = target.terraform_provider(p)
-        modules.append({"provider": name, "module": target.module, "local_name": tf.local_name if tf else None})
+        for name in target.instances(provider_name, p):
+            modules.append({"provider": name, "module": target.module, "local_name": tf.local_name if tf else None})
+            if tf is not None:
+                blocks.append({"name": name, "target": target.name})
         if tf is not None:
-            blocks.append({"name": name, "target": target.name})
             required.setdefault(tf.local_name, tf)  # versions agree: checked in kprov.checks
     backend = None if site.state.backend == "local" else site.state.backend
     return _jinja().get_template("terraform/root/main.tf.j2").render(

@@ -73,6 +73,17 @@ class Target(ABC, Generic[P, Q]):
         """Non-secret settings of a provider block (goes to ``kprov.auto.tfvars.json`` as ``providers.NAME``)."""
         return {}
 
+    def instances(self, provider_name: str, provider: P) -> dict[str, dict[str, Any]]:
+        """Terraform provider configurations this provider block needs, by name, with their settings.
+
+        One for most targets; a target that talks to several endpoints (libvirt: one per hypervisor host) has
+        one per endpoint, each with its own module instance."""
+        return {provider_name: self.provider_settings(provider)}
+
+    def instance_of(self, provider_name: str, provider: P, pool: Q, index: int) -> str:
+        """Which instance makes the pool's ``index``-th node."""
+        return provider_name
+
     def credentials(self, provider: P) -> dict[str, str | SecretRef]:
         """Provider credentials by variable suffix; each reaches Terraform only as ``TF_VAR_<name>_<suffix>``."""
         return {}

@@ -75,23 +75,51 @@ def test_rendered_roots_parse_with_one_module_and_provider_per_provider_block(tm
 names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(description=st.text(max_size=80), datacenter=names, template=names, network=names)
-def test_fuzzed_strings_never_change_the_parsed_structure(tmp_path: Path, description: str, datacenter: str,
-                                                          template: str, network: str) -> None:
-    base = load_site(_site(ROOT / "examples" / "vsphere.yaml", tmp_path))
+# Free-text fields per target (the others are pattern-checked names): each is fuzzed with any text.
+FREE_TEXT = {
+    "static": ("dc", {}),
+    "vsphere": ("vc", {"datacenter": "datacenter", "template": "template", "network": "networks"}),
+    "libvirt": ("kvm", {}),
+    "proxmox": ("pve", {}),
+    "openstack": ("os", {"image": "image", "network": "network", "subnet": "subnet"}),  # flavor: pools override
+}
+_BASE_PARSE: dict[str, object] = {}
+
+
+@pytest.mark.parametrize("target", sorted(FREE_TEXT))
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(description=st.text(max_size=80), text=names)
+def test_fuzzed_strings_never_change_the_parsed_structure(tmp_path: Path, target: str, description: str,
+                                                          text: str) -> None:
+    provider, fields = FREE_TEXT[target]
+    base = load_site(_site(ROOT / "examples" / f"{target}.yaml", tmp_path))
     data = yaml.safe_load(base.source.read_text())
     data["metadata"]["description"] = description
-    data["providers"]["vc"].update(datacenter=datacenter, template=template, network=network)
+    data["providers"][provider].update(dict.fromkeys(fields, text))
     fuzzed_site = tmp_path / "fuzzed.yaml"
     fuzzed_site.write_text(yaml.safe_dump(data, sort_keys=False))
     fuzzed = load_site(fuzzed_site)
-    assert hcl2.loads(root_module(fuzzed), serialization_options=OPTIONS) == hcl2.loads(
-        root_module(base), serialization_options=OPTIONS)
+    if target not in _BASE_PARSE:
+        _BASE_PARSE[target] = hcl2.loads(root_module(base), serialization_options=OPTIONS)
+    rendered = root_module(fuzzed)
+    assert rendered == root_module(base)  # the HCL text does not change at all, so neither does its parse
+    assert hcl2.loads(rendered, serialization_options=OPTIONS) == _BASE_PARSE[target]
     values = json.loads(json.dumps(tfvars(fuzzed)))
-    settings_ = values["pools"]["vc"]["workers"]["settings"]
-    assert (settings_["datacenter"], settings_["template"], settings_["networks"]) == (datacenter, template, [network])
     assert values["site"]["description"] == description
+    for instance in values["pools"].values():
+        for pool in instance.values():
+            for key, setting in fields.items():
+                assert pool["settings"][setting] == ([text] if setting == "networks" else text), key
+
+
+def test_libvirt_places_vms_round_robin_or_pinned(tmp_path: Path) -> None:
+    values = tfvars(load_site(_site(ROOT / "examples" / "libvirt.yaml", tmp_path)))
+    placed = {host: sorted(n for pool in pools.values() for n in pool["nodes"])
+              for host, pools in values["pools"].items()}
+    assert placed == {"kvm_hv1": ["control-plane-1", "control-plane-3"],
+                      "kvm_hv2": ["control-plane-2", "workers-1", "workers-2"]}
+    assert values["provider_settings"] == {"kvm_hv1": {"uri": "qemu+ssh://kprov@hv1.lab.example/system"},
+                                           "kvm_hv2": {"uri": "qemu+ssh://kprov@hv2.lab.example/system"}}
 
 
 def test_openstack_password_auth_renders_fmt_clean(tmp_path: Path) -> None:

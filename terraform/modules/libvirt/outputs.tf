@@ -1,0 +1,12 @@
+output "nodes" {
+  description = "Nodes made by this pool, keyed by name: {name, pool, roles, ip, access_ip, ssh_user, labels}."
+  value = { for name, n in var.nodes : name => {
+    name      = libvirt_domain.node[name].name # the node appears once its domain exists
+    pool      = var.pool
+    roles     = n.roles
+    ip        = n.ip
+    access_ip = n.access_ip
+    ssh_user  = n.ssh_user
+    labels    = n.labels
+  } }
+}

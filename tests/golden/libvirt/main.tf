@@ -1,0 +1,73 @@
+# Rendered by kprov 0.1.0 for site data in kprov.auto.tfvars.json. Do not edit: `kprov render`
+# rewrites this file. Templates make structure only; every user value comes in through variables.
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    libvirt = {
+      source  = "dmacvicar/libvirt"
+      version = "0.8.3"
+    }
+  }
+}
+
+variable "site" {
+  description = "The site's metadata: name and free-text description."
+  type = object({
+    name        = string
+    description = string
+  })
+}
+
+variable "pools" {
+  description = "Per provider, per pool: the pool's nodes and target settings."
+  type        = any
+}
+
+variable "provider_settings" {
+  description = "Non-secret settings of each provider block."
+  type        = any
+}
+
+provider "libvirt" {
+  alias = "kvm_hv1"
+  uri   = var.provider_settings["kvm_hv1"].uri
+}
+
+provider "libvirt" {
+  alias = "kvm_hv2"
+  uri   = var.provider_settings["kvm_hv2"].uri
+}
+
+module "kvm_hv1" {
+  source   = "./modules/libvirt"
+  for_each = var.pools["kvm_hv1"]
+  providers = {
+    libvirt = libvirt.kvm_hv1
+  }
+
+  pool     = each.key
+  nodes    = each.value.nodes
+  settings = each.value.settings
+}
+
+module "kvm_hv2" {
+  source   = "./modules/libvirt"
+  for_each = var.pools["kvm_hv2"]
+  providers = {
+    libvirt = libvirt.kvm_hv2
+  }
+
+  pool     = each.key
+  nodes    = each.value.nodes
+  settings = each.value.settings
+}
+
+output "site" {
+  value = var.site
+}
+
+output "nodes" {
+  description = "Every node of the site, keyed by name, in the shape all target modules share."
+  value       = merge(concat([for p in module.kvm_hv1 : p.nodes], [for p in module.kvm_hv2 : p.nodes])...)
+}
