@@ -74,13 +74,18 @@ def hosts(nodes: Sequence[Node], ssh_port: int = 22) -> dict[str, Any]:
     def group(role: Role) -> dict[str, Any]:
         return {"hosts": {n.name: None for n in ordered if n.has(role)}}
 
-    return {"all": {"hosts": all_hosts, "children": {
+    children: dict[str, Any] = {
         "kube_control_plane": group(Role.CONTROL_PLANE),
         "kube_node": group(Role.WORKER),
         "etcd": group(Role.ETCD),
         "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None, "calico_rr": None}},
         "calico_rr": {"hosts": {}},
-    }}}
+    }
+    if not children["etcd"]["hosts"]:
+        # etcd_deployment_type: kubeadm. Kubespray counts an empty etcd group as an even number of members and
+        # fails; the group must be absent, not empty.
+        del children["etcd"]
+    return {"all": {"hosts": all_hosts, "children": children}}
 
 
 def _in_k8s_cluster(n: Node) -> bool:

@@ -41,6 +41,11 @@ def test_a_k8s_cluster_member_comes_first_and_groups_are_kubespray_s() -> None:
     assert "etcd_member_name" not in data["hosts"]["w1"]
 
 
+def test_no_etcd_role_leaves_the_etcd_group_out() -> None:
+    children = inventory.hosts([_node("cp1", Role.CONTROL_PLANE), _node("w1", Role.WORKER)])["all"]["children"]
+    assert "etcd" not in children and list(children["kube_control_plane"]["hosts"]) == ["cp1"]
+
+
 def test_group_vars_carry_the_site(write_site, tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = site_data()
     data["kubernetes"]["vars"] = {"kube_proxy_mode": "nftables", "http_proxy": "{{ lookup('env','HOME') }}"}
