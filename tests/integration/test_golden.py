@@ -15,6 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kprov.providers import TARGETS
 from kprov.render import render, root_module, tfvars
 from kprov.sitefile import load_site
 from kprov.workdir import Workdir
@@ -53,6 +54,14 @@ def test_render_matches_golden_and_is_fmt_clean(example: Path, tmp_path: Path) -
     fmt = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(w.terraform)], capture_output=True,
                          text=True, check=False)
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_every_target_module_links_the_one_contract() -> None:
+    modules = ROOT / "terraform" / "modules"
+    for target in TARGETS.values():
+        link = modules / target.module / "contract.tf"
+        assert link.is_symlink() and link.resolve() == (modules / "_contract" / "contract.tf").resolve()
+        assert 'variable "settings"' in (modules / target.module / "variables.tf").read_text()
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "terraform" / "modules").rglob("*.tf")),

@@ -20,7 +20,10 @@ def test_wheel_carries_templates_and_modules(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("kprov-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "kprov/assets/templates/terraform/root/main.tf.j2" in names
-    for f in ("main.tf", "variables.tf", "outputs.tf"):
-        assert f"kprov/assets/terraform/modules/static/{f}" in names
+    for target in ("static", "vsphere", "libvirt", "proxmox", "openstack"):
+        for f in ("main.tf", "variables.tf", "outputs.tf", "contract.tf"):
+            assert f"kprov/assets/terraform/modules/{target}/{f}" in names
+    contract = zipfile.ZipFile(wheel).read("kprov/assets/terraform/modules/vsphere/contract.tf").decode()
+    assert 'variable "nodes"' in contract  # the link's content, not a dangling link
     assert "kprov/assets/examples/vsphere.yaml" in names
     assert not any(n.startswith("tests/") for n in names)
