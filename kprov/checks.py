@@ -6,7 +6,6 @@ Each check returns ``(location, message)`` pairs so the loader can point at the 
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from kprov.providers import target_for
@@ -104,9 +103,3 @@ def site_problems(site: Site, nodes: list[NodeSpec]) -> list[tuple[Loc, str]]:
         out.extend(check(site, nodes))
     return out
 
-
-def group_by_pool(nodes: Iterable[NodeSpec]) -> dict[str, list[NodeSpec]]:
-    pools: dict[str, list[NodeSpec]] = defaultdict(list)
-    for n in nodes:
-        pools[n.pool].append(n)
-    return dict(pools)

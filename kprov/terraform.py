@@ -196,10 +196,6 @@ class Terraform:
         data = json.loads(proc.stdout or "{}")
         return {k: v.get("value") for k, v in data.items()}
 
-    def has_state(self) -> bool:
-        state = self.workdir / "terraform.tfstate"
-        return state.exists() and bool(json.loads(state.read_text() or "{}").get("resources"))
-
     # -- machinery ------------------------------------------------------------------------------------------
 
     def _run(self, args: list[str], *, name: str, json_ui: bool = True) -> _Run:
