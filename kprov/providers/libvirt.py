@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from kprov.providers.base import Loc, SiteContext, Target, TerraformProvider
-from kprov.providers.vm import VmPool
-from kprov.types import Identifier, NodeSpec
+from kprov.providers.base import Loc, SiteContext, TerraformProvider
+from kprov.providers.vm import VmPool, VmTarget
+from kprov.types import Identifier
 
 LIBVIRT_PROVIDER_VERSION = "0.8.3"
 
@@ -47,19 +47,14 @@ class LibvirtPool(VmPool):
     """Put the pool's VMs only on these hosts (default: all, round-robin)."""
 
 
-class Libvirt(Target[LibvirtProvider, LibvirtPool]):
+class Libvirt(VmTarget[LibvirtProvider, LibvirtPool]):
     name = "libvirt"
     module = "libvirt"
     provider_model = LibvirtProvider
     pool_model = LibvirtPool
-    needs_public_key = True
 
-    def nodes(self, pool_name: str, pool: LibvirtPool, provider_name: str, provider: LibvirtProvider,
-              ssh_user: str) -> list[NodeSpec]:
-        return pool.vm_nodes(pool_name, provider_name, ssh_user)
-
-    def check(self, pool_name: str, pool: LibvirtPool, provider: LibvirtProvider) -> list[tuple[Loc, str]]:
-        problems = pool.check_range()
+    def check_pool(self, pool: LibvirtPool, provider: LibvirtProvider) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
         for i, host in enumerate(pool.hosts or []):
             if host not in provider.hosts:
                 problems.append((("hosts", i), f"host {host} is not one of the provider's hosts"))

@@ -11,10 +11,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from kprov.providers.base import Loc, SiteContext, Target, TerraformProvider
-from kprov.providers.vm import VmPool
+from kprov.providers.base import Loc, SiteContext, TerraformProvider
+from kprov.providers.vm import VmPool, VmTarget
 from kprov.secrets import SecretRef
-from kprov.types import NodeSpec
 
 OPENSTACK_PROVIDER_VERSION = "2.1.0"
 
@@ -65,19 +64,14 @@ class OpenstackPool(VmPool):
     floating_ips: bool = False
 
 
-class Openstack(Target[OpenstackProvider, OpenstackPool]):
+class Openstack(VmTarget[OpenstackProvider, OpenstackPool]):
     name = "openstack"
     module = "openstack"
     provider_model = OpenstackProvider
     pool_model = OpenstackPool
-    needs_public_key = True
 
-    def nodes(self, pool_name: str, pool: OpenstackPool, provider_name: str, provider: OpenstackProvider,
-              ssh_user: str) -> list[NodeSpec]:
-        return pool.vm_nodes(pool_name, provider_name, ssh_user)
-
-    def check(self, pool_name: str, pool: OpenstackPool, provider: OpenstackProvider) -> list[tuple[Loc, str]]:
-        problems = pool.check_range()
+    def check_pool(self, pool: OpenstackPool, provider: OpenstackProvider) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
         if pool.floating_ips and provider.floating_ip_pool is None:
             problems.append((("floating_ips",), "floating IPs need floating_ip_pool on the provider"))
         return problems

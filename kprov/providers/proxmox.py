@@ -11,10 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from kprov.providers.base import Loc, SiteContext, Target, TerraformProvider
-from kprov.providers.vm import VmPool
+from kprov.providers.base import Loc, SiteContext, TerraformProvider
+from kprov.providers.vm import VmPool, VmTarget
 from kprov.secrets import SecretRef
-from kprov.types import NodeSpec
 
 PROXMOX_PROVIDER_VERSION = "0.66.3"
 
@@ -45,19 +44,14 @@ class ProxmoxPool(VmPool):
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
 
 
-class Proxmox(Target[ProxmoxProvider, ProxmoxPool]):
+class Proxmox(VmTarget[ProxmoxProvider, ProxmoxPool]):
     name = "proxmox"
     module = "proxmox"
     provider_model = ProxmoxProvider
     pool_model = ProxmoxPool
-    needs_public_key = True
 
-    def nodes(self, pool_name: str, pool: ProxmoxPool, provider_name: str, provider: ProxmoxProvider,
-              ssh_user: str) -> list[NodeSpec]:
-        return pool.vm_nodes(pool_name, provider_name, ssh_user)
-
-    def check(self, pool_name: str, pool: ProxmoxPool, provider: ProxmoxProvider) -> list[tuple[Loc, str]]:
-        problems = pool.check_range()
+    def check_pool(self, pool: ProxmoxPool, provider: ProxmoxProvider) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
         for i, node in enumerate(pool.nodes or []):
             if node not in provider.nodes:
                 problems.append((("nodes", i), f"Proxmox node {node} is not in the provider's nodes"))

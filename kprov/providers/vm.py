@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kprov.providers.base import Loc, zone_label
+from kprov.providers.base import Loc, Target, zone_label
 from kprov.types import DnsLabel, Labels, NodeSpec, Role
 
 
@@ -43,4 +43,25 @@ class VmPool(BaseModel):
     def check_range(self) -> list[tuple[Loc, str]]:
         if int(self.ip_start) + self.count - 1 > int(ipaddress.IPv4Address("255.255.255.254")):
             return [(("ip_start",), f"{self.count} addresses from {self.ip_start} run past the address space")]
+        return []
+
+
+PV = TypeVar("PV", bound=BaseModel)
+QV = TypeVar("QV", bound=VmPool)
+
+
+class VmTarget(Target[PV, QV]):
+    """A target whose pools are counted VMs: the nodes and the address-range check come from the pool, and new
+    VMs get the site's SSH public key."""
+
+    needs_public_key = True
+
+    def nodes(self, pool_name: str, pool: QV, provider_name: str, provider: PV, ssh_user: str) -> list[NodeSpec]:
+        return pool.vm_nodes(pool_name, provider_name, ssh_user)
+
+    def check(self, pool_name: str, pool: QV, provider: PV) -> list[tuple[Loc, str]]:
+        return pool.check_range() + self.check_pool(pool, provider)
+
+    def check_pool(self, pool: QV, provider: PV) -> list[tuple[Loc, str]]:
+        """The target's own pool checks, beyond the address range (locations relative to the pool)."""
         return []

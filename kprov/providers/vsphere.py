@@ -11,10 +11,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from kprov.providers.base import Loc, SiteContext, Target, TerraformProvider
-from kprov.providers.vm import VmPool
+from kprov.providers.base import SiteContext, TerraformProvider
+from kprov.providers.vm import VmPool, VmTarget
 from kprov.secrets import SecretRef
-from kprov.types import NodeSpec
 
 VSPHERE_PROVIDER_VERSION = "2.0.2"
 """The hashicorp/vsphere version kprov is tested with (offline validate and the vCenter simulator)."""
@@ -60,19 +59,11 @@ class VspherePool(VmPool):
     folder: Name | None = None
 
 
-class Vsphere(Target[VsphereProvider, VspherePool]):
+class Vsphere(VmTarget[VsphereProvider, VspherePool]):
     name = "vsphere"
     module = "vsphere"
     provider_model = VsphereProvider
     pool_model = VspherePool
-    needs_public_key = True
-
-    def nodes(self, pool_name: str, pool: VspherePool, provider_name: str, provider: VsphereProvider,
-              ssh_user: str) -> list[NodeSpec]:
-        return pool.vm_nodes(pool_name, provider_name, ssh_user)
-
-    def check(self, pool_name: str, pool: VspherePool, provider: VsphereProvider) -> list[tuple[Loc, str]]:
-        return pool.check_range()
 
     def terraform_provider(self, provider: VsphereProvider) -> TerraformProvider:
         return TerraformProvider("vsphere", "hashicorp/vsphere", provider.terraform_provider_version)
