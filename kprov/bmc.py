@@ -50,7 +50,25 @@ def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-class RedfishBmc:
+class _Guarded:
+    """Turns any library error into a :class:`BmcError` naming the BMC, with the password scrubbed."""
+
+    kind: str
+    access: BmcAccess
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BmcError:
+            raise
+        except Exception as exc:  # sushy and pyghmi raise many types; all mean the BMC failed us
+            raise BmcError(f"{self.kind} BMC {self.access.address}: {what}: "
+                           f"{_scrub(str(exc), self.access.password)}") from None
+
+
+class RedfishBmc(_Guarded):
+    kind = "Redfish"
+
     def __init__(self, access: BmcAccess) -> None:
         import sushy  # noqa: PLC0415 - loaded only for bare-metal sites
 
@@ -58,27 +76,16 @@ class RedfishBmc:
         self.access = access
         base = access.address.rstrip("/")
         base = base if base.endswith("/redfish/v1") else base + "/redfish/v1"
-        try:
-            self._conn = sushy.Sushy(base, username=access.user, password=access.password,
-                                     verify=access.verify_tls)
-            self._system = self._conn.get_system(access.system_id) if access.system_id else self._only_system()
-        except BmcError:
-            raise
-        except Exception as exc:
-            raise BmcError(f"Redfish BMC {access.address}: {_scrub(str(exc), access.password)}") from None
+        self._conn = self._call("connect", sushy.Sushy, base, username=access.user, password=access.password,
+                                verify=access.verify_tls)
+        self._system = (self._call("find system", self._conn.get_system, access.system_id) if access.system_id
+                        else self._only_system())
 
     def _only_system(self) -> Any:
-        members = list(self._conn.get_system_collection().members_identities)
+        members = list(self._call("list systems", self._conn.get_system_collection).members_identities)
         if len(members) != 1:
             raise BmcError(f"Redfish BMC {self.access.address} has {len(members)} systems: set system_id")
-        return self._conn.get_system(members[0])
-
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            raise BmcError(f"Redfish BMC {self.access.address}: {what}: "
-                           f"{_scrub(str(exc), self.access.password)}") from None
+        return self._call("find system", self._conn.get_system, members[0])
 
     def power(self) -> Power:
         self._call("refresh", self._system.refresh)
@@ -102,22 +109,15 @@ class RedfishBmc:
                    self._sushy.BOOT_SOURCE_TARGET_PXE, enabled=self._sushy.BOOT_SOURCE_ENABLED_ONCE)
 
 
-class IpmiBmc:
+class IpmiBmc(_Guarded):
+    kind = "IPMI"
+
     def __init__(self, access: BmcAccess) -> None:
         from pyghmi.ipmi import command  # noqa: PLC0415 - loaded only for bare-metal sites
 
         self.access = access
-        try:
-            self._cmd = command.Command(bmc=access.address, userid=access.user, password=access.password)
-        except Exception as exc:
-            raise BmcError(f"IPMI BMC {access.address}: {_scrub(str(exc), access.password)}") from None
-
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            raise BmcError(f"IPMI BMC {self.access.address}: {what}: "
-                           f"{_scrub(str(exc), self.access.password)}") from None
+        self._cmd = self._call("connect", command.Command, bmc=access.address, userid=access.user,
+                               password=access.password)
 
     def power(self) -> Power:
         state = self._call("power status", self._cmd.get_power).get("powerstate")

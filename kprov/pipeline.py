@@ -200,16 +200,23 @@ def fetch_kubeconfig(workdir: Workdir) -> Path:
     return workdir.kubeconfig
 
 
-def _checks(ctx: Context, nodes: Sequence[Node], config: Path, *, suite: str, stage: str,
-            error: type[InfrastructureError] | type[VerifyFailed]) -> verify_mod.VerifyResult:
+def _run_suite(ctx: Context, nodes: Sequence[Node], config: Path, *, suite: str, stage: str,
+               junit: Path | None) -> verify_mod.VerifyResult:
+    """Run a check suite, show its host-by-check table, and write JUnit if asked."""
     result = verify_mod.verify(nodes, config, ctx.events, suite=suite, stage=stage,
                                context={"kubernetes_version": ctx.site.kubernetes.version})
     ctx.events.emit(stage, "table", "", **result.table())
-    write_junit = ctx.run_dir / f"junit-{suite}.xml"
-    verify_mod.write_junit(result, write_junit)
+    if junit is not None:
+        verify_mod.write_junit(result, junit)
+    return result
+
+
+def _checks(ctx: Context, nodes: Sequence[Node], config: Path, *, suite: str, stage: str,
+            error: type[InfrastructureError] | type[VerifyFailed]) -> verify_mod.VerifyResult:
+    """A check suite as a stage of `up`: JUnit in the run dir, ``error`` if any check fails."""
+    result = _run_suite(ctx, nodes, config, suite=suite, stage=stage, junit=ctx.run_dir / f"junit-{suite}.xml")
     if not result.ok:
-        detail = "; ".join(f"{r.host}: {r.check}: {r.message}" for r in result.failed)
-        raise error(f"{suite}: {len(result.failed)} check(s) failed: {detail}")
+        raise error(f"{suite}: {len(result.failed)} check(s) failed: {result.failure_detail}")
     return result
 
 
@@ -217,13 +224,9 @@ def verify(ctx: Context, junit: Path | None = None) -> verify_mod.VerifyResult:
     nodes = _known_nodes(ctx)
     config = ctx.ssh_config(nodes)
     ctx.events.emit("verify", "stage_start", f"testinfra checks on {len(nodes)} nodes")
-    result = verify_mod.verify(nodes, config, ctx.events, suite="post-install",
-                               context={"kubernetes_version": ctx.site.kubernetes.version})
-    ctx.events.emit("verify", "table", "", **result.table())
-    if junit is not None:
-        verify_mod.write_junit(result, junit)
+    result = _run_suite(ctx, nodes, config, suite="post-install", stage="verify", junit=junit)
     if not result.ok:
-        detail = "; ".join(f"{r.host}: {r.check}: {r.message}" for r in result.failed)
+        detail = result.failure_detail
         ctx.events.emit("verify", "stage_failed", detail)
         raise VerifyFailed(f"verification failed: {detail}")
     ctx.events.emit("verify", "stage_done", f"{len(result.results)} checks passed")

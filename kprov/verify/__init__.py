@@ -43,6 +43,11 @@ class VerifyResult:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def failure_detail(self) -> str:
+        """Every failed check as ``host: check: message``, for one-line errors."""
+        return "; ".join(f"{r.host}: {r.check}: {r.message}" for r in self.failed)
+
     def table(self) -> dict[str, Any]:
         checks = list(dict.fromkeys(r.check for r in self.results))
         hosts = list(dict.fromkeys(r.host for r in self.results))
