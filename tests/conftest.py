@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +60,20 @@ def kprov_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ.pop("KPROV_CACHE_DIR", None)
     else:
         os.environ["KPROV_CACHE_DIR"] = old
+
+
+@contextmanager
+def lock_held_by_another_process(path: Path, command: str = "up") -> Iterator[int]:
+    """Hold the site lock at ``path`` from a separate process (as a second kprov would); yields its pid.
+    The holder is killed on exit without releasing, as a crashed kprov would leave it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from pathlib import Path; from kprov.lock import SiteLock;"
+         f"SiteLock(Path({str(path)!r}), {command!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from kprov.exitcodes import ExitCode
-from tests.conftest import site_data
+from tests.conftest import lock_held_by_another_process, site_data
 
 SITES = Path(__file__).parent.parent / "sites"
 
@@ -90,19 +90,10 @@ def test_a_second_kprov_on_a_locked_site_exits_7_naming_the_holder(write_site) -
     site = write_site()
     lock = site.parent / ".kprov" / "lab" / "lock"
     lock.parent.mkdir(parents=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import time; from pathlib import Path; from kprov.lock import SiteLock;"
-         f"SiteLock(Path({str(lock)!r}), 'up').acquire(); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held_by_another_process(lock) as pid:
         proc = kprov("up", str(site))
         assert proc.returncode == ExitCode.LOCKED
-        assert f"locked by pid {holder.pid}" in proc.stderr and "(up, since" in proc.stderr
-    finally:
-        holder.kill()
-        holder.wait()
+        assert f"locked by pid {pid}" in proc.stderr and "(up, since" in proc.stderr
 
 
 def test_plan_shows_terraform_changes_and_the_playbook(write_site) -> None:  # type: ignore[no-untyped-def]

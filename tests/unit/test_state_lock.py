@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from kprov.errors import LockHeld
 from kprov.lock import SiteLock
 from kprov.state import StageState, fingerprint
 from kprov.workdir import Workdir, write_atomic
+from tests.conftest import lock_held_by_another_process
 
 
 def test_fingerprint_is_stable_and_order_free() -> None:
@@ -43,22 +42,13 @@ def test_workdir_is_private(tmp_path: Path) -> None:
 
 def test_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
     path = tmp_path / "lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys,time; from pathlib import Path; from kprov.lock import SiteLock;"
-         f"l=SiteLock(Path({str(path)!r}),'up').acquire(); print('held', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held_by_another_process(path) as pid:
         with pytest.raises(LockHeld) as info:
             SiteLock(path, "up").acquire()
         msg = str(info.value)
-        assert f"pid {holder.pid}" in msg and os.uname().nodename in msg and "(up, since " in msg
-    finally:
-        holder.kill()
-        holder.wait()
+        assert f"pid {pid}" in msg and os.uname().nodename in msg and "(up, since " in msg
     # the holder died without releasing: its lock is stale and is taken over, naming the dead holder
     lock = SiteLock(path, "up").acquire()
-    assert lock.stale_holder is not None and lock.stale_holder["pid"] == holder.pid
+    assert lock.stale_holder is not None and lock.stale_holder["pid"] == pid
     lock.release()
     assert json.loads(path.read_text() or "null") is None
