@@ -70,8 +70,12 @@ def _message(res: Mapping[str, Any]) -> str:
 def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, ssh_config: Path,
                  run_dir: Path, events: Events, extravars: Mapping[str, Any] | None = None,
                  limit: str | None = None, fact_cache: Path | None = None, stage: str = STAGE,
-                 secret_env: Collection[str] = ()) -> PlaybookResult:
-    path = kubespray.playbook(playbook)
+                 secret_env: Collection[str] = (), project: Path | None = None) -> PlaybookResult:
+    """Run ``playbook`` of the Kubespray tree, or of ``project`` (kprov's own ``playbooks/``) with Kubespray's
+    Ansible: kprov itself never depends on Ansible."""
+    path = kubespray.playbook(playbook) if project is None else project / playbook
+    if not path.is_file():
+        raise BootstrapError(f"no playbook {path}")
     private = private_dir(run_dir / "ansible")
     varfile = None
     if extravars:
@@ -103,7 +107,7 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
     env = {
         "PATH": f"{kubespray.bin}{os.pathsep}{os.environ.get('PATH', '')}",
         "VIRTUAL_ENV": str(kubespray.venv),
-        "ANSIBLE_CONFIG": str(kubespray.root / "ansible.cfg"),
+        "ANSIBLE_CONFIG": str((project or kubespray.root) / "ansible.cfg"),
         # Kubespray's ansible.cfg turns host key checking off and its ssh_args ignore known_hosts: override both.
         "ANSIBLE_SSH_ARGS": f"-F {ssh_config}",
         "ANSIBLE_HOST_KEY_CHECKING": "True",
@@ -116,7 +120,7 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
     }
     runner = init_runner(
-        private_data_dir=str(private), project_dir=str(kubespray.root), playbook=str(path),
+        private_data_dir=str(private), project_dir=str(project or kubespray.root), playbook=str(path),
         inventory=str(inventory_file), extravars=str(varfile) if varfile else None, limit=limit,
         envvars=env, event_handler=on_event, quiet=True, suppress_env_files=True, ident=playbook.replace("/", "_"),
     )

@@ -88,12 +88,26 @@ def validate(opts: Options, site_file: Path) -> None:
 @cli.command()
 @click.option("--target", required=True, help="Which kind of machines the site starts with.",
               type=click.Choice(["static", "vsphere", "libvirt", "proxmox", "openstack",
-                                 "hybrid-vsphere-static"]))
+                                 "hybrid-vsphere-static", "hybrid-vsphere-baremetal"]))
 def init(target: str) -> None:
     """Print a commented example site file to start from: kprov init --target vsphere > site.yaml"""
     from kprov.paths import asset_dir
 
     click.echo((asset_dir("examples") / f"{target}.yaml").read_text(), nl=False)
+
+
+@cli.command()
+@site_argument
+@click.argument("node")
+@click.argument("action", type=click.Choice(["on", "off", "cycle", "status"]))
+@click.pass_obj
+def power(opts: Options, site_file: Path, node: str, action: str) -> None:
+    """Power a bare-metal node on, off or through a cycle with its BMC, or show its power state."""
+    from kprov import machine
+
+    loaded = _load(site_file)
+    state = machine.power_node(loaded, node, action)  # type: ignore[arg-type]  # click checked the choice
+    opts.events.emit("power", "result", f"{node}: {state}", host=node, action=action, power=str(state))
 
 
 @cli.command()

@@ -22,7 +22,8 @@ def converged_key(site_file: Path, workdir: Path, kubespray_root: Path) -> str:
     site_file = site_file.resolve()
     return fingerprint(
         __version__, str(site_file), file_digest(site_file), file_digest(asset_dir("templates")),
-        file_digest(asset_dir("terraform")), str(workdir.absolute()), tree_identity(kubespray_root),
+        file_digest(asset_dir("terraform")), file_digest(asset_dir("playbooks")), str(workdir.absolute()),
+        tree_identity(kubespray_root),
         os.environ.get("KPROV_TERRAFORM", "terraform"),
     )
 

@@ -1,4 +1,4 @@
-"""Where kprov's own files are: ``templates/``, ``terraform/modules/`` and ``examples/``.
+"""Where kprov's own files are: ``templates/``, ``terraform/modules/``, ``playbooks/`` and ``examples/``.
 
 In a checkout they sit at the top of the repository; an installed wheel carries them in ``kprov/assets/``.
 """
@@ -12,7 +12,7 @@ _CHECKOUT = _PACKAGE.parent
 
 
 def asset_dir(name: str) -> Path:
-    """The folder of asset ``name`` (``templates``, ``terraform`` or ``examples``)."""
+    """The folder of asset ``name`` (``templates``, ``terraform``, ``playbooks`` or ``examples``)."""
     installed = _PACKAGE / "assets" / name
     if installed.is_dir():
         return installed

@@ -23,11 +23,13 @@ from kprov.fastpath import converged_key
 from kprov.kubespray import Kubespray
 from kprov.lock import SiteLock
 from kprov.nodes import Node
+from kprov.paths import asset_dir
+from kprov.providers import target_for
 from kprov.secrets import referenced_env
 from kprov.sitefile import LoadedSite, locate
 from kprov.state import STAGES, StageState, file_digest, fingerprint
 from kprov.terraform import PlanResult, Terraform
-from kprov.workdir import Workdir, write_atomic
+from kprov.workdir import Workdir, private_dir, write_atomic
 
 
 @dataclass
@@ -52,6 +54,12 @@ class Context:
 
     def terraform(self) -> Terraform:
         env = {**self.site.state.environment(self.loaded.base_dir), **render.credential_environment(self.loaded)}
+        if pxe_servers(self.loaded):
+            # The bare-metal module's provisioners run `python -m kprov.machine` with this interpreter, reach
+            # the PXE server through the site's ssh_config, and forget host keys of reinstalled machines.
+            env.update({"KPROV_PYTHON": sys.executable, "KPROV_SSH_CONFIG": str(self.ssh_config([])),
+                        "KPROV_KNOWN_HOSTS": str(self.workdir.known_hosts),
+                        "KPROV_SITE_DIR": str(self.loaded.base_dir)})
         return Terraform(self.workdir.terraform, env=env, events=self.events, log_dir=self.run_dir)
 
     def private_key(self) -> Path:
@@ -149,9 +157,67 @@ def _node_fp(nodes: Sequence[Node]) -> list[dict[str, Any]]:
     return [n.model_dump(mode="json") for n in nodes]
 
 
+def pxe_servers(loaded: LoadedSite) -> dict[str, Any]:
+    """Bare-metal provider blocks by name (each names its PXE server)."""
+    return {name: p for name, p in loaded.site.providers.items() if p.type == "baremetal"}
+
+
+def pxe_inventory(loaded: LoadedSite) -> dict[str, Any]:
+    """Inventory for ``playbooks/pxe-server.yml``: one host per PXE server kprov manages."""
+    site = loaded.site
+    net = site.network.cidr
+    hosts: dict[str, Any] = {}
+    for name, p in pxe_servers(loaded).items():
+        pxe = p.pxe
+        if not pxe.manage:
+            continue
+        user = pxe.ssh_user or site.ssh.user
+        hv: dict[str, Any] = {
+            "ansible_host": pxe.host, "ansible_user": user, "ansible_port": site.ssh.port,
+            "kprov_pxe_interface": pxe.interface, "kprov_pxe_http_port": pxe.http_port,
+            "kprov_pxe_dhcp_mode": pxe.dhcp.mode, "kprov_pxe_publishers": [] if user == "root" else [user],
+        }
+        if pxe.dhcp.mode == "full":
+            assert pxe.dhcp.range is not None
+            hv.update({"kprov_pxe_dhcp_range": [str(a) for a in pxe.dhcp.range],
+                       "kprov_pxe_dhcp_netmask": str(net.netmask), "kprov_pxe_dhcp_lease": pxe.dhcp.lease})
+            if site.network.gateway:
+                hv["kprov_pxe_dhcp_router"] = str(site.network.gateway)
+            if site.network.dns:
+                hv["kprov_pxe_dhcp_dns"] = [str(d) for d in site.network.dns]
+        else:
+            hv["kprov_pxe_proxy_subnet"] = str(net.network_address)
+        hosts[f"pxe-{name.replace('_', '-')}"] = hv
+    return {"all": {"children": {"pxe_server": {"hosts": hosts}}}} if hosts else {}
+
+
+def _pxe(ctx: Context, runner: Runner) -> None:
+    """Deploy the PXE servers of bare-metal providers (``playbooks/pxe-server.yml``) before any machine boots."""
+    data = pxe_inventory(ctx.loaded)
+    if not data:
+        return
+    project = asset_dir("playbooks")
+    ks = ctx.kubespray()
+    inv = ctx.workdir.inventory / "pxe-servers.yaml"
+    fp = fingerprint(data, file_digest(project), ks.commit())
+
+    def work() -> None:
+        private_dir(inv.parent)
+        write_atomic(inv, inventory.dump(inventory.unsafe(data)))
+        result = ansible.run_playbook(ks, "pxe-server.yml", inventory_file=inv, ssh_config=ctx.ssh_config([]),
+                                      run_dir=ctx.run_dir, events=ctx.events, stage="pxe",
+                                      fact_cache=ctx.workdir.fact_cache, secret_env=referenced_env(ctx.site),
+                                      project=project)
+        result.raise_for_failure()
+
+    hosts = sorted(data["all"]["children"]["pxe_server"]["hosts"])
+    runner.stage("pxe", fp, work, f"PXE server(s) {', '.join(hosts)} (playbooks/pxe-server.yml)")
+
+
 def up(ctx: Context) -> None:
     with SiteLock(ctx.workdir.ensure().lock_file, "up"):
         runner = Runner(ctx)
+        _pxe(ctx, runner)
         nodes = _infra(ctx, runner)
         _up_from_inventory(ctx, runner, nodes)
 
@@ -165,7 +231,7 @@ def _up_from_inventory(ctx: Context, runner: Runner, nodes: list[Node]) -> None:
     ks = ctx.kubespray()
     config = ctx.ssh_config(nodes)
     ssh_fp = fingerprint(_node_fp(nodes), site.ssh.model_dump(mode="json"))
-    runner.stage("ssh", ssh_fp, lambda: ssh.wait_for(config, nodes, site.ssh.connect_timeout, ctx.events,
+    runner.stage("ssh", ssh_fp, lambda: ssh.wait_for(config, nodes, ssh_timeout(ctx.loaded), ctx.events,
                                                      ctx.workdir.known_hosts),
                  f"waiting for SSH on {len(nodes)} nodes")
     runner.stage("preflight", fingerprint(ssh_fp, "preflight-1"),
@@ -189,6 +255,13 @@ def _up_from_inventory(ctx: Context, runner: Runner, nodes: list[Node]) -> None:
                  "testinfra checks on every node")
     runner.state.record_converged(converged_key(ctx.loaded.source, ctx.workdir.root, ks.root), ctx.loaded.source,
                                   ks.root)
+
+
+def ssh_timeout(loaded: LoadedSite) -> float:
+    """How long the SSH stage waits: ``ssh.connect_timeout``, or longer when a target installs an OS first."""
+    used = {str(pool.provider) for pool in loaded.pools.values()}  # type: ignore[attr-defined]
+    boot = [target_for(p.type).boot_timeout(p) for n, p in loaded.site.providers.items() if n in used]
+    return float(max([loaded.site.ssh.connect_timeout, *boot]))
 
 
 def fetch_kubeconfig(workdir: Workdir) -> Path:

@@ -49,7 +49,8 @@ def site_context(loaded: LoadedSite) -> SiteContext:
     net = site.network
     return SiteContext(site=site.metadata.name, description=site.metadata.description,
                        prefix_length=net.cidr.prefixlen, gateway=str(net.gateway) if net.gateway else None,
-                       dns=tuple(str(d) for d in net.dns), domain=net.domain, ssh_public_key=key)
+                       dns=tuple(str(d) for d in net.dns), domain=net.domain, ssh_public_key=key,
+                       ssh_user=site.ssh.user)
 
 
 def credential_variables(loaded: LoadedSite) -> dict[str, str | SecretRef]:
@@ -133,10 +134,38 @@ def _sync_tree(src: Path, dst: Path) -> None:
             target.chmod(0o600)
 
 
+def pool_files(loaded: LoadedSite) -> dict[str, str]:
+    """Files target modules read (bare-metal boot files), by path relative to the Terraform root."""
+    ctx = site_context(loaded)
+    out: dict[str, str] = {}
+    for pool_name, pool in loaded.pools.items():
+        provider = loaded.site.providers[str(pool.provider)]  # type: ignore[attr-defined]
+        out.update(target_for(provider.type).files(pool_name, pool, provider, ctx))
+    return out
+
+
+def _write_files(root: Path, files: dict[str, str], owned: tuple[str, ...]) -> None:
+    """Write ``files`` under ``root``; remove what else is under the ``owned`` folders (machines that left)."""
+    for rel, text in files.items():
+        path = root / rel
+        private_dir(path.parent)
+        if not path.is_file() or path.read_text() != text:
+            write_atomic(path, text)
+    for top in owned:
+        for path in sorted((root / top).rglob("*"), reverse=True) if (root / top).is_dir() else ():
+            rel = str(path.relative_to(root))
+            if path.is_dir():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            elif rel not in files:
+                path.unlink()
+
+
 def render_terraform(loaded: LoadedSite, workdir: Workdir) -> Path:
     tf = private_dir(workdir.terraform)
     write_atomic(tf / "main.tf", root_module(loaded))
     write_atomic(tf / TFVARS, json.dumps(tfvars(loaded), indent=2, sort_keys=True) + "\n")
+    _write_files(tf, pool_files(loaded), owned=("boot",))
     used = {target_for(p.type).module for p in loaded.site.providers.values()}
     modules = asset_dir("terraform") / "modules"
     for name in sorted(used):

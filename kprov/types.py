@@ -22,6 +22,10 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")
 """A provider name: it becomes a Terraform module name, so only identifier characters."""
 
 
+KERNEL_ARG = r"^[A-Za-z0-9._,:/=+@-]+$"
+"""One kernel argument: no spaces, quotes or '$' (iPXE expands ``${...}``)."""
+
+
 def describe_pattern(pattern: str) -> str:
     """What a pattern means, in words, for error messages."""
     return _PATTERN_WORDS.get(pattern, f"the pattern {pattern}")
@@ -32,6 +36,7 @@ _PATTERN_WORDS = {
     r"^[a-z][a-z0-9_]{0,62}$": "an identifier (lower-case letter, then letters, digits or '_')",
     rf"^{_LABEL_PREFIX}{_LABEL_NAME}$": "a Kubernetes label key ([prefix/]name, name at most 63 characters)",
     rf"^{_LABEL_NAME}?$": "a Kubernetes label value (at most 63 letters, digits, '-', '_' or '.')",
+    KERNEL_ARG: "one kernel argument of letters, digits and ._,:/=+@- (no spaces, quotes or '$')",
 }
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from kprov.providers.baremetal import Baremetal, BaremetalProvider
 from kprov.providers.base import Target
 from kprov.providers.libvirt import Libvirt, LibvirtProvider
 from kprov.providers.openstack import Openstack, OpenstackProvider
@@ -13,11 +14,12 @@ from kprov.providers.proxmox import Proxmox, ProxmoxProvider
 from kprov.providers.static import Static, StaticProvider
 from kprov.providers.vsphere import Vsphere, VsphereProvider
 
-TARGETS: dict[str, Target[Any, Any]] = {t.name: t for t in (Static(), Vsphere(), Libvirt(), Proxmox(), Openstack())}
+TARGETS: dict[str, Target[Any, Any]] = {t.name: t for t in (Static(), Vsphere(), Libvirt(), Proxmox(), Openstack(),
+                                                                 Baremetal())}
 
 # The provider block: a union discriminated by ``type``; a new target adds its model here.
 ProviderConfig = Annotated[
-    StaticProvider | VsphereProvider | LibvirtProvider | ProxmoxProvider | OpenstackProvider,
+    StaticProvider | VsphereProvider | LibvirtProvider | ProxmoxProvider | OpenstackProvider | BaremetalProvider,
     Field(discriminator="type"),
 ]
 

@@ -33,6 +33,7 @@ class SiteContext:
     dns: tuple[str, ...]
     domain: str | None
     ssh_public_key: str
+    ssh_user: str = "root"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ class Target(ABC, Generic[P, Q]):
     def instance_of(self, provider_name: str, provider: P, pool: Q, index: int) -> str:
         """Which instance makes the pool's ``index``-th node."""
         return provider_name
+
+    def files(self, pool_name: str, pool: Q, provider: P, ctx: SiteContext) -> dict[str, str]:
+        """Files the pool's module reads, by path relative to the Terraform root (bare metal: boot files)."""
+        return {}
+
+    def boot_timeout(self, provider: P) -> int:
+        """Seconds a new node of this target may take to answer SSH (beyond ``ssh.connect_timeout``)."""
+        return 0
 
     def credentials(self, provider: P) -> dict[str, str | SecretRef]:
         """Provider credentials by variable suffix; each reaches Terraform only as ``TF_VAR_<name>_<suffix>``."""

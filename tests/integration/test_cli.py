@@ -48,7 +48,7 @@ def test_schema_is_json_schema_with_pool_options() -> None:
     assert schema["additionalProperties"] is False
     pools = schema["properties"]["pools"]
     assert list(pools["patternProperties"].values()) == [{"anyOf": [
-        {"$ref": f"#/$defs/{t}Pool"} for t in ("Static", "Vsphere", "Libvirt", "Proxmox", "Openstack")]}]
+        {"$ref": f"#/$defs/{t}Pool"} for t in ("Static", "Vsphere", "Libvirt", "Proxmox", "Openstack", "Baremetal")]}]
     assert pools["additionalProperties"] is False
     assert "machines" in schema["$defs"]["StaticPool"]["properties"]
     assert {"count", "ip_start", "anti_affinity"} <= set(schema["$defs"]["VspherePool"]["properties"])
@@ -108,7 +108,8 @@ def test_plan_shows_terraform_changes_and_the_playbook(write_site) -> None:  # t
 
 
 def test_init_prints_a_valid_commented_example(tmp_path: Path) -> None:
-    for target in ("static", "vsphere", "libvirt", "proxmox", "openstack", "hybrid-vsphere-static"):
+    for target in ("static", "vsphere", "libvirt", "proxmox", "openstack", "hybrid-vsphere-static",
+                   "hybrid-vsphere-baremetal"):
         proc = kprov("init", "--target", target)
         assert proc.returncode == 0 and proc.stdout.startswith("# ")
         site = tmp_path / f"{target}.yaml"

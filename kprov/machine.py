@@ -1,0 +1,203 @@
+"""What happens to one bare-metal machine: publish its boot files, install it, power it.
+
+Terraform's ``baremetal`` module calls this as ``python -m kprov.machine ACTION`` from ``local-exec``
+provisioners, with the machine's (secret-free) description in ``KPROV_MACHINE``; ``kprov power`` calls
+:func:`power` directly. BMC credentials arrive as references and are resolved here, in memory: the password is
+in no argv, no Terraform state and no file kprov writes.
+
+Actions:
+
+* ``publish`` — pipe the machine's boot folder (``boot/<name>/`` under the Terraform root) as a tar to
+  ``kprov-pxe publish`` on the PXE server over SSH (the helper the ``pxe_server`` role installs);
+* ``unpublish`` — remove them there;
+* ``install`` — forget the machine's old SSH host key, set PXE for the next boot only, power-cycle (or on);
+* ``power-off`` — power the machine off (the machine left the site).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from kprov import bmc as bmc_mod
+from kprov.bmc import BmcAccess, Power
+from kprov.errors import InfrastructureError, KprovError, UsageError
+from kprov.secrets import SecretRef
+from kprov.sitefile import LoadedSite
+
+HELPER = "/usr/local/sbin/kprov-pxe"
+PowerAction = Literal["on", "off", "cycle", "status"]
+
+
+def access(spec: dict[str, Any]) -> BmcAccess:
+    """A BMC description (module data: references, not secrets) with its credentials resolved now."""
+    user = spec["user"]
+    site_dir = os.environ.get("KPROV_SITE_DIR")
+    base = Path(site_dir) if site_dir else None
+    return BmcAccess(
+        driver=spec["driver"], address=spec["address"],
+        user=SecretRef(**user).resolve(base) if isinstance(user, dict) else str(user),
+        password=SecretRef(**spec["password"]).resolve(base), verify_tls=bool(spec.get("verify_tls", True)),
+        system_id=spec.get("system_id") or None,
+    )
+
+
+@dataclass(frozen=True)
+class Published:
+    name: str
+    files: tuple[str, ...]
+
+
+def boot_tar(folder: Path) -> bytes:
+    """The boot folder as an uncompressed tar, with neutral owners, modes and times (same input, same bytes)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(str(path.relative_to(folder)))
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _pxe_command(pxe: dict[str, Any], *args: str) -> list[str]:
+    config = os.environ.get("KPROV_SSH_CONFIG")
+    if not config:
+        raise UsageError("KPROV_SSH_CONFIG is not set: bare-metal resources are run through kprov")
+    remote = ([] if pxe["user"] == "root" else ["sudo", "-n"]) + [HELPER, *args]
+    # ssh joins the remote command with spaces for the remote shell: quote every word.
+    return ["ssh", "-F", config, "-l", pxe["user"], pxe["host"], "--", *(shlex.quote(a) for a in remote)]
+
+
+def _run_pxe(argv: list[str], stdin: bytes, what: str) -> dict[str, Any]:
+    proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise InfrastructureError(f"{what}: {err[-1] if err else f'ssh exit code {proc.returncode}'}")
+    lines = proc.stdout.decode(errors="replace").strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        raise InfrastructureError(f"{what}: unexpected answer from {HELPER}: {lines[-1][:200]}") from None
+    return result
+
+
+def publish(spec: dict[str, Any], folder: Path) -> Published:
+    if not (folder / "boot.ipxe").is_file():
+        raise UsageError(f"{folder}/boot.ipxe is missing: run `kprov render` (or `kprov up`) again")
+    args = ["publish", spec["name"], "--mac", spec["mac"]]
+    if spec["pxe"].get("dhcp") == "full":
+        args += ["--ip", spec["ip"]]
+    out = _run_pxe(_pxe_command(spec["pxe"], *args), boot_tar(folder),
+                   f"publishing boot files of {spec['name']} on {spec['pxe']['host']}")
+    return Published(spec["name"], tuple(out.get("files", ())))
+
+
+def unpublish(spec: dict[str, Any]) -> None:
+    _run_pxe(_pxe_command(spec["pxe"], "unpublish", spec["name"]), b"",
+             f"removing boot files of {spec['name']} from {spec['pxe']['host']}")
+
+
+def forget_host_key(address: str) -> None:
+    """A reinstalled machine has new host keys: drop the old ones so accept-new records the new ones."""
+    known = os.environ.get("KPROV_KNOWN_HOSTS")
+    if known and Path(known).is_file():
+        subprocess.run(["ssh-keygen", "-R", address, "-f", known], capture_output=True, check=False)
+
+
+def install(spec: dict[str, Any]) -> Power:
+    """Boot the machine into its installer: PXE once, then power-cycle (or on). Returns the power state before."""
+    forget_host_key(spec["access_ip"])
+    bmc = bmc_mod.connect(access(spec["bmc"]))
+    before = bmc.power()
+    bmc.pxe_once()
+    if before == Power.ON:
+        bmc.power_cycle()
+    else:
+        bmc.power_on()
+    return before
+
+
+def power(access_: BmcAccess, action: PowerAction, timeout: float = 120) -> Power:
+    """``kprov power``: act, wait until the BMC reports the result, return the power state."""
+    bmc = bmc_mod.connect(access_)
+    if action == "on":
+        bmc.power_on()
+        bmc_mod.wait_for(bmc, Power.ON, timeout)
+    elif action == "off":
+        if bmc.power() != Power.OFF:
+            bmc.power_off()
+        bmc_mod.wait_for(bmc, Power.OFF, timeout)
+    elif action == "cycle":
+        bmc.power_cycle()
+        bmc_mod.wait_for(bmc, Power.ON, timeout)
+    return bmc.power()
+
+
+def node_access(loaded: LoadedSite, node: str) -> BmcAccess:
+    """The BMC of a bare-metal node of the site, credentials resolved."""
+    from kprov.providers.baremetal import BaremetalPool  # noqa: PLC0415
+
+    for pool in loaded.pools.values():
+        if isinstance(pool, BaremetalPool):
+            for m in pool.machines:
+                if m.name == node:
+                    b = m.bmc
+                    user = b.user if isinstance(b.user, str) else b.user.resolve(loaded.base_dir)
+                    return BmcAccess(driver=b.driver, address=b.url, user=user,
+                                     password=b.password.resolve(loaded.base_dir), verify_tls=b.verify_tls,
+                                     system_id=b.system_id)
+    known = sorted(m.name for p in loaded.pools.values() if isinstance(p, BaremetalPool) for m in p.machines)
+    raise UsageError(f"{node} is not a bare-metal node of site {loaded.name}"
+                     + (f" (those are: {', '.join(known)})" if known else " (it has none)"))
+
+
+def power_node(loaded: LoadedSite, node: str, action: PowerAction) -> Power:
+    return power(node_access(loaded, node), action)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in ("publish", "unpublish", "install", "power-off"):
+        print("usage: python -m kprov.machine publish|unpublish|install|power-off (KPROV_MACHINE holds the "
+              "machine)", file=sys.stderr)
+        return 2
+    action = args[0]
+    try:
+        spec = json.loads(os.environ.get("KPROV_MACHINE", ""))
+        name = spec["name"]
+    except (ValueError, KeyError, TypeError):
+        print("kprov.machine: KPROV_MACHINE is not a machine description", file=sys.stderr)
+        return 2
+    try:
+        if action == "publish":
+            done = publish(spec, Path("boot") / name)
+            print(f"kprov: {name}: boot files published on {spec['pxe']['host']} ({len(done.files)} files)")
+        elif action == "unpublish":
+            unpublish(spec)
+            print(f"kprov: {name}: boot files removed from {spec['pxe']['host']}")
+        elif action == "install":
+            before = install(spec)
+            how = "power-cycled" if before == Power.ON else "powered on"
+            print(f"kprov: {name}: PXE boot once set, {how}; the installer takes it from here")
+        else:
+            bmc = bmc_mod.connect(access(spec["bmc"]))
+            if bmc.power() != Power.OFF:
+                bmc.power_off()
+            print(f"kprov: {name}: powered off")
+    except KprovError as exc:
+        print(f"kprov: {name}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

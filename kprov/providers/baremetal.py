@@ -1,0 +1,238 @@
+"""``baremetal``: machines that boot from the network, get an OS installed, and are powered through their BMC.
+
+The provider block names the PXE server (deployed by ``playbooks/pxe-server.yml``; kprov publishes each
+machine's boot files there over SSH) and the OS to install; each pool lists its machines by name, MAC, address,
+disk and BMC. Everything that ends up on a kernel command line or in an iPXE script is checked here against a
+strict character set: iPXE expands ``${...}`` and splits on spaces, so a URL with ``$`` or a space would change
+the script rather than be part of it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from kprov.providers.base import Loc, SiteContext, Target, zone_label
+from kprov.secrets import SecretRef
+from kprov.types import KERNEL_ARG, DnsLabel, Labels, NodeSpec, Role
+
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+=,:-]*)?$")
+_MEDIA_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+def _media(value: str) -> str:
+    if len(value) <= 1024 and (_URL.match(value) or (
+            _MEDIA_PATH.match(value) and not {".", ".."} & set(value.split("/")))):
+        return value
+    raise ValueError("an http(s) URL or a path under the PXE server's http/ folder, of letters, digits and "
+                     "._-/ only (iPXE would expand '$' and split on spaces)")
+
+
+Media = Annotated[str, AfterValidator(_media)]
+"""An http(s) URL, or a path under the PXE server's ``http/`` folder (``media/ubuntu-24.04/vmlinuz``)."""
+KernelArg = Annotated[str, StringConstraints(pattern=KERNEL_ARG, max_length=256)]
+Disk = Annotated[str, StringConstraints(pattern=r"^/dev/[A-Za-z0-9._:/+-]+$", max_length=256)]
+UserName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
+_MAC = re.compile(r"^([0-9a-f]{2})([:-][0-9a-f]{2}){5}$")
+
+OS_KINDS = ("autoinstall", "kickstart", "image", "live")
+INSTALL_TIMEOUT = {"autoinstall": 3600, "kickstart": 3600, "image": 1800, "live": 900}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dhcp(_Strict):
+    mode: Literal["full", "proxy"] = "full"
+    """``full``: the PXE server is the network's DHCP server (only known MACs get an answer); ``proxy``: an
+    existing DHCP server hands out addresses and the PXE server only adds boot information."""
+    range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address] | None = None
+    """``full`` only: first and last address handed to machines while they boot the installer."""
+    lease: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,6}[smhd]?$")] = "1h"
+
+    @model_validator(mode="after")
+    def _range(self) -> Dhcp:
+        if self.mode == "full" and self.range is None:
+            raise ValueError("dhcp mode 'full' needs a range: [first, last]")
+        if self.mode == "proxy" and self.range is not None:
+            raise ValueError("dhcp mode 'proxy' takes no range: the existing DHCP server owns the addresses")
+        if self.range and self.range[0] > self.range[1]:
+            raise ValueError(f"range starts at {self.range[0]}, after its end {self.range[1]}")
+        return self
+
+
+class PxeServer(_Strict):
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}$")]
+    """Where kprov reaches the PXE server over SSH (to deploy it and to publish boot files)."""
+    address: ipaddress.IPv4Address | None = None
+    """The address machines use for TFTP and HTTP (default: ``host``, which must then be an address)."""
+    interface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,15}$")] = "eth0"
+    http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    ssh_user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] | None = None
+    """Default: the site's ``ssh.user``. Not root: the playbook lets this user run the publishing helper."""
+    manage: bool = True
+    """Run ``playbooks/pxe-server.yml`` on it during ``kprov up``; false: it is managed elsewhere."""
+    dhcp: Dhcp = Field(default_factory=lambda: Dhcp(mode="proxy"))
+
+    @model_validator(mode="after")
+    def _address(self) -> PxeServer:
+        if self.address is None:
+            try:
+                ipaddress.IPv4Address(self.host)
+            except ValueError:
+                raise ValueError("set 'address': the address machines reach the PXE server at "
+                                 f"('host' {self.host!r} is a name)") from None
+        return self
+
+    @property
+    def boot_address(self) -> str:
+        return str(self.address or self.host)
+
+    def url(self, media: str) -> str:
+        """A media reference as the URL a booting machine fetches."""
+        if media.startswith(("http://", "https://")):
+            return media
+        return f"http://{self.boot_address}:{self.http_port}/{media}"
+
+
+class OperatingSystem(_Strict):
+    kind: Literal["autoinstall", "kickstart", "image", "live"]
+    """``autoinstall``: Ubuntu's installer (subiquity) with a NoCloud seed; ``kickstart``: Rocky/Alma/RHEL
+    (anaconda); ``image``: a live installer environment with cloud-init writes a disk image; ``live``: the
+    machine runs the booted system from memory (diskless) and configures itself from the NoCloud seed."""
+    kernel: Media
+    initrd: Media
+    iso: Media | None = None
+    """autoinstall: the live-server ISO the installer loads (``url=``)."""
+    repo: Media | None = None
+    """kickstart: the installation tree (``inst.repo=``)."""
+    image: Media | None = None
+    """image: a raw disk image, optionally .gz/.xz/.zst compressed, with cloud-init inside."""
+    cmdline: list[KernelArg] = Field(default_factory=list)
+    """Extra kernel arguments, e.g. ``console=ttyS0,115200n8``."""
+    install_timeout: Annotated[int, Field(ge=60, le=4 * 3600)] | None = None
+    """Seconds from power-on until SSH answers on the installed system (default by kind)."""
+
+    @model_validator(mode="after")
+    def _needs(self) -> OperatingSystem:
+        need = {"autoinstall": "iso", "kickstart": "repo", "image": "image"}.get(self.kind)
+        if need and getattr(self, need) is None:
+            raise ValueError(f"os kind {self.kind!r} needs '{need}'")
+        for other in ("iso", "repo", "image"):
+            if other != need and getattr(self, other) is not None:
+                raise ValueError(f"'{other}' does not apply to os kind {self.kind!r}")
+        return self
+
+    @property
+    def timeout(self) -> int:
+        return self.install_timeout or INSTALL_TIMEOUT[self.kind]
+
+
+class BaremetalProvider(_Strict):
+    type: Literal["baremetal"]
+    pxe: PxeServer
+    os: OperatingSystem
+    disk: Disk = "/dev/sda"
+    """Default install disk; a machine's own ``disk`` wins. Prefer stable names (``/dev/disk/by-path/...``)."""
+
+
+class Bmc(_Strict):
+    driver: Literal["redfish", "ipmi"]
+    address: Annotated[str, StringConstraints(pattern=r"^(https?://)?[A-Za-z0-9.:\[\]-]+(:[0-9]{1,5})?/?$")]
+    """Redfish: ``https://10.0.0.21`` (a bare host means https); IPMI: a host name or address."""
+    user: UserName | SecretRef
+    password: SecretRef
+    verify_tls: bool = True
+    """Redfish only. false accepts any certificate (BMCs ship self-signed ones); prefer a proper CA."""
+    system_id: Annotated[str, StringConstraints(pattern=r"^/redfish/v1/Systems/[A-Za-z0-9._-]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> Bmc:
+        if self.driver == "ipmi" and (self.address.startswith("http") or self.system_id):
+            raise ValueError("an IPMI BMC is a host name or address, without URL or system_id")
+        return self
+
+    @property
+    def url(self) -> str:
+        if self.driver == "ipmi" or self.address.startswith("http"):
+            return self.address
+        return f"https://{self.address}"
+
+
+class Machine(_Strict):
+    name: DnsLabel
+    mac: str
+    ip: ipaddress.IPv4Address
+    disk: Disk | None = None
+    labels: Labels = Field(default_factory=dict)
+    bmc: Bmc
+
+    @field_validator("mac", mode="before")
+    @classmethod
+    def _mac(cls, value: object) -> object:
+        if isinstance(value, str):
+            mac = value.strip().lower()
+            if _MAC.match(mac):
+                return mac.replace("-", ":")
+        raise ValueError("a MAC address like aa:bb:cc:00:00:01")
+
+
+class BaremetalPool(_Strict):
+    provider: str
+    roles: Annotated[list[Role], Field(min_length=1)]
+    labels: Labels = Field(default_factory=dict)
+    zone: DnsLabel | None = None
+    machines: Annotated[list[Machine], Field(min_length=1)]
+
+
+def secret_ref_data(ref: SecretRef | str) -> dict[str, str] | str:
+    """A reference as module data. A relative file stays relative: ``kprov.machine`` resolves it against the
+    site file's folder (``KPROV_SITE_DIR``), so rendered files do not depend on where the site lives."""
+    return ref if isinstance(ref, str) else ref.model_dump(exclude_none=True)
+
+
+class Baremetal(Target[BaremetalProvider, BaremetalPool]):
+    name = "baremetal"
+    module = "baremetal"
+    needs_public_key = True
+    provider_model = BaremetalProvider
+    pool_model = BaremetalPool
+
+    def nodes(self, pool_name: str, pool: BaremetalPool, provider_name: str, provider: BaremetalProvider,
+              ssh_user: str) -> list[NodeSpec]:
+        return [
+            NodeSpec(name=m.name, pool=pool_name, provider=provider_name, roles=tuple(dict.fromkeys(pool.roles)),
+                     ip=str(m.ip), access_ip=str(m.ip), ssh_user=ssh_user,
+                     labels={**zone_label(pool.zone), **pool.labels, **m.labels}, mac=m.mac,
+                     loc=("pools", pool_name, "machines", i))
+            for i, m in enumerate(pool.machines)
+        ]
+
+    def check(self, pool_name: str, pool: BaremetalPool, provider: BaremetalProvider) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []  # duplicate MACs are a site-wide check (kprov.checks)
+        for i, m in enumerate(pool.machines):
+            if provider.pxe.dhcp.range and provider.pxe.dhcp.range[0] <= m.ip <= provider.pxe.dhcp.range[1]:
+                problems.append((("machines", i, "ip"), f"{m.ip} is inside the PXE DHCP range "
+                                 f"{provider.pxe.dhcp.range[0]}-{provider.pxe.dhcp.range[1]}: another machine "
+                                 "could lease it while installing"))
+        return problems
+
+    def settings(self, pool_name: str, pool: BaremetalPool, provider: BaremetalProvider,
+                 ctx: SiteContext) -> dict[str, Any]:
+        from kprov import boot  # noqa: PLC0415 - boot imports this module
+
+        return {"machines": {m.name: boot.machine_settings(m, provider, ctx) for m in pool.machines}}
+
+    def files(self, pool_name: str, pool: BaremetalPool, provider: BaremetalProvider,
+              ctx: SiteContext) -> dict[str, str]:
+        from kprov import boot  # noqa: PLC0415
+
+        return {f"boot/{m.name}/{rel}": text for m in pool.machines
+                for rel, text in boot.files(m, provider, ctx).items()}
+
+    def boot_timeout(self, provider: BaremetalProvider) -> int:
+        return provider.os.timeout

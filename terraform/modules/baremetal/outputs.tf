@@ -1,0 +1,12 @@
+output "nodes" {
+  description = "Nodes made by this pool, keyed by name: {name, pool, roles, ip, access_ip, ssh_user, labels}."
+  value = { for name, m in terraform_data.machine : name => {
+    name      = m.output.name
+    pool      = m.output.pool
+    roles     = m.output.roles
+    ip        = m.output.ip
+    access_ip = m.output.access_ip
+    ssh_user  = m.output.ssh_user
+    labels    = m.output.labels
+  } }
+}
