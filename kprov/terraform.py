@@ -247,6 +247,8 @@ class Terraform:
         if kind in ("apply_start", "apply_complete", "apply_errored", "provision_errored"):
             self.events.emit(STAGE, "progress", f"{command}: {msg.get('@message', addr)}", resource=addr,
                              tf_type=kind)
+        elif kind == "provision_progress":  # what kprov.machine prints in bare-metal provisioners
+            self.events.emit(STAGE, "progress", f"{addr}: {hook.get('output', '')}", resource=addr, tf_type=kind)
         elif kind == "planned_change":
             change = msg["change"]
             self.events.emit(STAGE, "progress", f"plan: {change['resource']['addr']} will be {change['action']}d"

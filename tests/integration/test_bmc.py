@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
+import yaml
 
 from kprov.bmc import BmcAccess, BmcError, Power, connect, wait_for
 
@@ -73,3 +76,77 @@ def test_a_wrong_password_is_an_error_without_the_password(emulator: str) -> Non
     assert wrong not in str(info.value) and PASSWORD not in str(info.value)
     assert emulator in str(info.value)
     assert wrong not in repr(BmcAccess("redfish", emulator, "admin", wrong))
+
+
+def _metal_site(tmp_path: Path, emulator: str) -> Path:
+    (tmp_path / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKprovTestKeyOnlyForRendering t\n")
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "apiVersion": "kprov.io/v1alpha1", "kind": "Site", "metadata": {"name": "metal"},
+        "kubernetes": {"version": "1.35.4", "kubespray": {"version": "v2.31.0"}},
+        "ssh": {"user": "root", "private_key": "id", "public_key": "id.pub"},
+        "network": {"cidr": "192.168.77.0/24"},
+        "providers": {"rack": {"type": "baremetal", "pxe": {"host": "192.168.77.5"},
+                               "os": {"kind": "live", "kernel": "media/vmlinuz", "initrd": "media/initrd.img"}}},
+        "pools": {"metal": {"provider": "rack", "roles": ["control_plane", "etcd", "worker"], "machines": [
+            {"name": "bm-01", "mac": "52:54:00:aa:bb:01", "ip": "192.168.77.50",
+             "bmc": {"driver": "redfish", "address": emulator, "user": "admin",
+                     "password": {"env": "KPROV_TEST_BMC_PW"}, "verify_tls": False}}]}},
+    }))
+    return site
+
+
+def _kprov(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kprov", *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+def test_kprov_power_drives_the_bmc_and_never_shows_the_password(emulator: str, tmp_path: Path) -> None:
+    site = str(_metal_site(tmp_path, emulator))
+    env = {**os.environ, "KPROV_TEST_BMC_PW": PASSWORD}
+    on = _kprov("-o", "json", "power", site, "bm-01", "on", env=env)
+    assert on.returncode == 0, on.stderr
+    event = json.loads(on.stdout.splitlines()[-1])
+    assert event["data"]["power"] == "on" and event["host"] == "bm-01"
+    status = _kprov("power", site, "bm-01", "status", env=env)
+    assert status.returncode == 0 and "bm-01: on" in status.stderr
+    off = _kprov("power", site, "bm-01", "off", env=env)
+    assert off.returncode == 0 and "bm-01: off" in off.stderr
+    unknown = _kprov("power", site, "bm-09", "status", env=env)
+    assert unknown.returncode == 2
+    assert "bm-09 is not a bare-metal node of site metal (those are: bm-01)" in unknown.stderr
+    wrong = _kprov("power", site, "bm-01", "status", env={**env, "KPROV_TEST_BMC_PW": "nope-" + PASSWORD})
+    assert wrong.returncode == 4 and emulator in wrong.stderr
+    missing = _kprov("power", site, "bm-01", "status", env={k: v for k, v in env.items() if k != "KPROV_TEST_BMC_PW"})
+    assert missing.returncode != 0 and "KPROV_TEST_BMC_PW" in missing.stderr
+    for proc in (on, status, off, unknown, wrong, missing):
+        assert PASSWORD not in proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_machine_install_sets_pxe_once_and_powers_on(emulator: str, tmp_path: Path) -> None:
+    """What the Terraform module's provisioners run, with the description the module hands over."""
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    spec = {"name": "bm-01", "access_ip": "192.168.77.50",
+            "bmc": {"driver": "redfish", "address": emulator, "user": "admin", "password": {"file": "pw"},
+                    "verify_tls": False, "system_id": ""}}
+    env = {**os.environ, "KPROV_MACHINE": json.dumps(spec), "KPROV_SITE_DIR": str(tmp_path)}
+    auth = ("admin", PASSWORD)
+    requests.patch(f"{emulator}/redfish/v1/Systems/{UUID}", json={"Boot": {"BootSourceOverrideTarget": "Hdd"}},
+                   auth=auth, timeout=5)
+    bmc = connect(BmcAccess("redfish", emulator, "admin", PASSWORD, verify_tls=False))
+    installed = subprocess.run([sys.executable, "-m", "kprov.machine", "install"], capture_output=True, text=True,
+                               env=env, timeout=120, check=False)
+    assert installed.returncode == 0, installed.stderr
+    assert "PXE boot once set" in installed.stdout
+    system = requests.get(f"{emulator}/redfish/v1/Systems/{UUID}", auth=auth, timeout=5).json()
+    assert system["Boot"]["BootSourceOverrideTarget"] == "Pxe"
+    # (sushy-tools' emulator always reports BootSourceOverrideEnabled "Continuous", whatever was asked)
+    wait_for(bmc, Power.ON, timeout=30, interval=0.5)
+    off = subprocess.run([sys.executable, "-m", "kprov.machine", "power-off"], capture_output=True, text=True,
+                         env=env, timeout=120, check=False)
+    assert off.returncode == 0, off.stderr
+    wait_for(bmc, Power.OFF, timeout=30, interval=0.5)
+    bad = subprocess.run([sys.executable, "-m", "kprov.machine", "install"], capture_output=True, text=True,
+                         env={**env, "KPROV_SITE_DIR": str(tmp_path / "elsewhere")}, timeout=120, check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("kprov: bm-01: secret file pw")
