@@ -46,7 +46,10 @@ ROOTFS_CACHE = Path(os.environ.get("KPROV_LAB_CACHE", "/var/cache/kprov-lab"))  
 MIRROR = os.environ.get("KPROV_LAB_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 PACKAGES = ("openssh-server", "python3", "iproute2", "procps", "iputils-ping",
-            "systemd", "systemd-sysv", "dbus", "udev", "kmod")  # no kernel: nspawn shares the host's
+            "systemd", "systemd-sysv", "dbus", "udev", "kmod",  # no kernel: nspawn shares the host's
+            "dnsmasq", "ipxe", "nginx")  # what playbooks/pxe-server.yml installs: nodes have no way out to apt
+# Installed above but not started at boot: a node is a PXE server only once the playbook enables them.
+DISABLED_UNITS = ("dnsmasq.service", "nginx.service")
 # Units that fail, hang or only add noise in an nspawn container without a console or a way out.
 MASKED_UNITS = ("systemd-remount-fs.service",  # / is an overlay nspawn already mounted
                 "console-getty.service", "getty@tty1.service",  # the console is read-only
@@ -73,6 +76,9 @@ def _prepare(root: Path) -> None:
         link = system / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
+    for unit in DISABLED_UNITS:
+        for link in system.glob(f"*.wants/{unit}"):
+            link.unlink()
     conf = root / "etc" / "ssh" / "sshd_config.d" / "kprov-lab.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text("PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n")
