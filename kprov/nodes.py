@@ -28,6 +28,8 @@ class Node(BaseModel):
     access_ip: str
     ssh_user: str
     labels: dict[str, str] = {}
+    instance_id: str = ""
+    """What made the node (VM id, install id); a node made again has a new one, so later stages re-run."""
 
     def has(self, role: Role) -> bool:
         return role in self.roles
