@@ -100,6 +100,9 @@ def test_apply_clones_vms_with_anti_affinity_then_destroys(tmp_path: Path, tf_co
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM_VC_USER", "user")
     monkeypatch.setenv("SIM_VC_PASSWORD", "pass")  # the simulator's; PASSWORD below must never be written
+    # govmomi 0.24's simulator sometimes loses a clone's disk file when three clones reconfigure at once
+    # (FileNotFound, seen once under load): one at a time here; real vCenters are not affected.
+    monkeypatch.setenv("TF_CLI_ARGS_apply", "-parallelism=1")
     loaded = load_site(_vcsim_site(tmp_path, vcsim_server))
     w = Workdir.for_site(loaded.source, loaded.name)
     render(loaded, w)
