@@ -47,7 +47,7 @@ MIRROR = os.environ.get("KPROV_LAB_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 PACKAGES = ("openssh-server", "python3", "iproute2", "procps", "iputils-ping",
             "systemd", "systemd-sysv", "dbus", "udev", "kmod",  # no kernel: nspawn shares the host's
-            "dnsmasq", "ipxe", "nginx")  # what playbooks/pxe-server.yml installs: nodes have no way out to apt
+            "dnsmasq", "ipxe", "nginx", "python3-apt")  # pxe-server.yml's packages: nodes have no way out
 # Installed above but not started at boot: a node is a PXE server only once the playbook enables them.
 DISABLED_UNITS = ("dnsmasq.service", "nginx.service")
 # Units that fail, hang or only add noise in an nspawn container without a console or a way out.
@@ -76,9 +76,10 @@ def _prepare(root: Path) -> None:
         link = system / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
-    for unit in DISABLED_UNITS:
-        for link in system.glob(f"*.wants/{unit}"):
-            link.unlink()
+    for wants in [d for d in system.iterdir() if d.name.endswith(".wants")]:
+        for unit in DISABLED_UNITS:  # (absolute links, broken seen from the host: glob would skip them)
+            if (wants / unit).is_symlink():
+                (wants / unit).unlink()
     conf = root / "etc" / "ssh" / "sshd_config.d" / "kprov-lab.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text("PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n")
