@@ -8,6 +8,7 @@ every error raised from here has it scrubbed, so it cannot reach a log or an eve
 from __future__ import annotations
 
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -29,7 +30,7 @@ class BmcError(InfrastructureError):
 class BmcAccess:
     driver: Literal["redfish", "ipmi"]
     address: str
-    """Redfish: a base URL (``https://10.0.0.21``); IPMI: a host name or address."""
+    """Redfish: a base URL (``https://10.0.0.21``); IPMI: a host name or address, ``:port`` if not 623."""
     user: str
     password: str = field(repr=False)
     verify_tls: bool | str = True
@@ -109,6 +110,19 @@ class RedfishBmc(_Guarded):
                    self._sushy.BOOT_SOURCE_TARGET_PXE, enabled=self._sushy.BOOT_SOURCE_ENABLED_ONCE)
 
 
+IPMI_PORT = 623
+
+
+def ipmi_target(address: str) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[v6]:port`` as (host, port); the port is IPMI's 623 unless given (virtualbmc
+    and similar serve one port per machine). A port outside 1-65535 raises ValueError."""
+    parts = urllib.parse.urlsplit("//" + address)
+    port = parts.port  # raises ValueError when out of range
+    if not parts.hostname or port == 0:
+        raise ValueError(f"{address!r} is not host or host:port")
+    return parts.hostname, port or IPMI_PORT
+
+
 class IpmiBmc(_Guarded):
     kind = "IPMI"
 
@@ -116,7 +130,8 @@ class IpmiBmc(_Guarded):
         from pyghmi.ipmi import command  # noqa: PLC0415 - loaded only for bare-metal sites
 
         self.access = access
-        self._cmd = self._call("connect", command.Command, bmc=access.address, userid=access.user,
+        host, port = ipmi_target(access.address)
+        self._cmd = self._call("connect", command.Command, bmc=host, port=port, userid=access.user,
                                password=access.password)
 
     def power(self) -> Power:

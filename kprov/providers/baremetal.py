@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from kprov.bmc import ipmi_target
 from kprov.providers.base import Loc, SiteContext, Target, zone_label
 from kprov.secrets import SecretRef
 from kprov.types import KERNEL_ARG, DnsLabel, Labels, NodeSpec, Role
@@ -143,7 +144,8 @@ class BaremetalProvider(_Strict):
 class Bmc(_Strict):
     driver: Literal["redfish", "ipmi"]
     address: Annotated[str, StringConstraints(pattern=r"^(https?://)?[A-Za-z0-9.:\[\]-]+(:[0-9]{1,5})?/?$")]
-    """Redfish: ``https://10.0.0.21`` (a bare host means https); IPMI: a host name or address."""
+    """Redfish: ``https://10.0.0.21`` (a bare host means https); IPMI: a host name or address, ``:port`` if not
+    623."""
     user: UserName | SecretRef
     password: SecretRef
     verify_tls: bool = True
@@ -152,8 +154,13 @@ class Bmc(_Strict):
 
     @model_validator(mode="after")
     def _fits(self) -> Bmc:
-        if self.driver == "ipmi" and (self.address.startswith("http") or self.system_id):
-            raise ValueError("an IPMI BMC is a host name or address, without URL or system_id")
+        if self.driver == "ipmi":
+            if self.address.startswith("http") or self.system_id:
+                raise ValueError("an IPMI BMC is a host name or address, without URL or system_id")
+            try:
+                ipmi_target(self.address)
+            except ValueError:
+                raise ValueError(f"IPMI address {self.address!r}: use host or host:port (port 1-65535)") from None
         return self
 
     @property
