@@ -39,6 +39,23 @@ def site_data(nodes: list[tuple[str, str, list[str]]] | None = None, **over: Any
     return data
 
 
+
+def write_metal_site(directory: Path, bmc: dict[str, Any]) -> Path:
+    """A one-machine bare-metal site (``bm-01``, ``live`` OS) whose BMC is ``bmc``; for BMC and power tests."""
+    (directory / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKprovTestKeyOnlyForRendering t\n")
+    site = directory / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "apiVersion": "kprov.io/v1alpha1", "kind": "Site", "metadata": {"name": "metal"},
+        "kubernetes": {"version": "1.35.4", "kubespray": {"version": "v2.31.0"}},
+        "ssh": {"user": "root", "private_key": "id", "public_key": "id.pub"},
+        "network": {"cidr": "192.168.77.0/24"},
+        "providers": {"rack": {"type": "baremetal", "pxe": {"host": "192.168.77.5"},
+                               "os": {"kind": "live", "kernel": "media/vmlinuz", "initrd": "media/initrd.img"}}},
+        "pools": {"metal": {"provider": "rack", "roles": ["control_plane", "etcd", "worker"], "machines": [
+            {"name": "bm-01", "mac": "52:54:00:aa:bb:01", "ip": "192.168.77.50", "bmc": bmc}]}},
+    }))
+    return site
+
 @pytest.fixture
 def write_site(tmp_path: Path) -> Callable[..., Path]:
     def write(data: dict[str, Any] | None = None, name: str = "site.yaml", **over: Any) -> Path:

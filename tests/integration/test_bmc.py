@@ -14,9 +14,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
-import yaml
 
 from kprov.bmc import BmcAccess, BmcError, Power, connect, wait_for
+from tests.conftest import write_metal_site
 
 PASSWORD = "bmc-pw-0d9e2c"
 UUID = "3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
@@ -79,21 +79,8 @@ def test_a_wrong_password_is_an_error_without_the_password(emulator: str) -> Non
 
 
 def _metal_site(tmp_path: Path, emulator: str) -> Path:
-    (tmp_path / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKprovTestKeyOnlyForRendering t\n")
-    site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump({
-        "apiVersion": "kprov.io/v1alpha1", "kind": "Site", "metadata": {"name": "metal"},
-        "kubernetes": {"version": "1.35.4", "kubespray": {"version": "v2.31.0"}},
-        "ssh": {"user": "root", "private_key": "id", "public_key": "id.pub"},
-        "network": {"cidr": "192.168.77.0/24"},
-        "providers": {"rack": {"type": "baremetal", "pxe": {"host": "192.168.77.5"},
-                               "os": {"kind": "live", "kernel": "media/vmlinuz", "initrd": "media/initrd.img"}}},
-        "pools": {"metal": {"provider": "rack", "roles": ["control_plane", "etcd", "worker"], "machines": [
-            {"name": "bm-01", "mac": "52:54:00:aa:bb:01", "ip": "192.168.77.50",
-             "bmc": {"driver": "redfish", "address": emulator, "user": "admin",
-                     "password": {"env": "KPROV_TEST_BMC_PW"}, "verify_tls": False}}]}},
-    }))
-    return site
+    return write_metal_site(tmp_path, {"driver": "redfish", "address": emulator, "user": "admin",
+                                       "password": {"env": "KPROV_TEST_BMC_PW"}, "verify_tls": False})
 
 
 def _kprov(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kprov.bmc import BmcAccess, BmcError, Power, connect, ipmi_target, wait_for
+from tests.conftest import write_metal_site
 
 PASSWORD = "ipmi-pw-5c1f7a"
 
@@ -85,20 +85,9 @@ def test_a_wrong_ipmi_password_is_an_error_without_the_password(ipmi: FakeIpmi) 
 
 
 def test_kprov_power_and_machine_install_over_ipmi(ipmi: FakeIpmi, tmp_path: Path) -> None:
-    (tmp_path / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKprovTestKeyOnlyForRendering t\n")
     (tmp_path / "bmc-password").write_text(PASSWORD + "\n")
-    site = tmp_path / "site.yaml"
     bmc = {"driver": "ipmi", "address": ipmi.address, "user": "admin", "password": {"file": "bmc-password"}}
-    site.write_text(yaml.safe_dump({
-        "apiVersion": "kprov.io/v1alpha1", "kind": "Site", "metadata": {"name": "metal"},
-        "kubernetes": {"version": "1.35.4", "kubespray": {"version": "v2.31.0"}},
-        "ssh": {"user": "root", "private_key": "id", "public_key": "id.pub"},
-        "network": {"cidr": "192.168.77.0/24"},
-        "providers": {"rack": {"type": "baremetal", "pxe": {"host": "192.168.77.5"},
-                               "os": {"kind": "live", "kernel": "media/vmlinuz", "initrd": "media/initrd.img"}}},
-        "pools": {"metal": {"provider": "rack", "roles": ["control_plane", "etcd", "worker"], "machines": [
-            {"name": "bm-01", "mac": "52:54:00:aa:bb:01", "ip": "192.168.77.50", "bmc": bmc}]}},
-    }))
+    site = write_metal_site(tmp_path, bmc)
 
     def kprov(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "kprov", *args], capture_output=True, text=True,
