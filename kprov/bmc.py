@@ -155,13 +155,26 @@ def connect(access: BmcAccess) -> Bmc:
     return RedfishBmc(access) if access.driver == "redfish" else IpmiBmc(access)
 
 
-def wait_for(bmc: Bmc, state: Power, timeout: float = 60, interval: float = 1) -> None:
-    """Wait until the BMC reports ``state`` (power changes are asynchronous on most BMCs)."""
+def wait_for(bmc: Bmc, state: Power, timeout: float = 60, interval: float = 1, *, patient: bool = False) -> None:
+    """Wait until the BMC reports ``state`` (power changes are asynchronous on most BMCs).
+
+    ``patient``: a failed read is retried until the deadline instead of raised (for waits of an hour, through
+    which a BMC may well drop a request or reboot itself).
+    """
     deadline = time.monotonic() + timeout
-    last = Power.UNKNOWN
-    while time.monotonic() < deadline:
-        last = bmc.power()
-        if last == state:
-            return
-        time.sleep(interval)
-    raise BmcError(f"power is still {last} after {timeout:.0f}s, expected {state}")
+    last = str(Power.UNKNOWN)
+    while True:
+        try:
+            power = bmc.power()
+        except BmcError as exc:
+            if not patient:
+                raise
+            last = f"unreadable ({exc})"
+        else:
+            if power == state:
+                return
+            last = str(power)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BmcError(f"power is still {last} after {timeout:.0f}s, expected {state}")
+        time.sleep(min(interval, left))

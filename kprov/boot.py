@@ -132,7 +132,7 @@ def seed_files(machine: Machine, provider: BaremetalProvider, ctx: SiteContext) 
             "ssh": {"install-server": True, "allow-pw": False, "authorized-keys": [key]},
             "storage": {"layout": {"name": "direct", "match": {"path": _disk(machine, provider)}}},
             "user-data": system,
-            "shutdown": "reboot",
+            "shutdown": "poweroff",  # kprov then disarms the installer and powers on
         }
         files = _nocloud(machine, ctx, {"autoinstall": auto}, None)
         files["vendor-data"] = ""
@@ -193,6 +193,8 @@ def machine_settings(machine: Machine, provider: BaremetalProvider, ctx: SiteCon
         "install": {"mac": machine.mac, "disk": _disk(machine, provider),
                     "os": hashlib.sha256(json.dumps(os_, sort_keys=True).encode()).hexdigest()},
         "boot_files": digest(files(machine, provider, ctx)),
+        # Installers power the machine off when done; live systems are never "done".
+        "wait_for_installer": 0 if provider.os.kind == "live" else provider.os.timeout,
         "pxe": {"host": provider.pxe.host, "user": provider.pxe.ssh_user or ctx.ssh_user,
                 "dhcp": provider.pxe.dhcp.mode},
         "bmc": {"driver": bmc.driver, "address": bmc.url, "user": secret_ref_data(bmc.user),

@@ -23,6 +23,7 @@ import shlex
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -113,9 +114,23 @@ def forget_host_key(address: str) -> None:
         subprocess.run(["ssh-keygen", "-R", address, "-f", known], capture_output=True, check=False)
 
 
-def install(spec: dict[str, Any]) -> Power:
-    """Boot the machine into its installer: PXE once, then power-cycle (or on). Returns the power state before."""
+def set_armed(spec: dict[str, Any], armed: bool) -> None:
+    """Serve the machine's installer on its next network boot (armed) or send it on to its disk (disarmed)."""
+    verb = "arm" if armed else "disarm"
+    _run_pxe(_pxe_command(spec["pxe"], verb, spec["name"]), b"",
+             f"{'arming' if armed else 'disarming'} the installer of {spec['name']} on {spec['pxe']['host']}")
+
+
+def install(spec: dict[str, Any], say: Callable[[str], None] = print) -> Power:
+    """Install the machine: arm its installer, PXE once, power-cycle (or on). Returns the power state before.
+
+    For an OS that installs to disk (``wait_for_installer`` seconds set), the installer powers the machine off
+    when it is done; then the installer is disarmed and the machine powered on, so it boots its disk whatever its
+    boot order (an iPXE "exit" hands back to the next boot device). Without that, a machine that boots from the
+    network first would reinstall itself on every reboot, wiping a running node.
+    """
     forget_host_key(spec["access_ip"])
+    set_armed(spec, True)
     bmc = bmc_mod.connect(access(spec["bmc"]))
     before = bmc.power()
     bmc.pxe_once()
@@ -123,6 +138,18 @@ def install(spec: dict[str, Any]) -> Power:
         bmc.power_cycle()
     else:
         bmc.power_on()
+    wait = int(spec.get("wait_for_installer") or 0)
+    if wait:
+        bmc_mod.wait_for(bmc, Power.ON, timeout=120, interval=2)  # a BMC may still say "off" just after
+        say(f"kprov: {spec['name']}: installing; waiting up to {wait // 60} min for the installer to power it off")
+        try:
+            bmc_mod.wait_for(bmc, Power.OFF, timeout=wait, interval=10, patient=True)
+        except bmc_mod.BmcError as exc:
+            raise bmc_mod.BmcError(f"the installer did not finish (power off) within {wait // 60} min ({exc}); "
+                                   "its console (BMC serial-over-LAN or KVM) says why") from None
+        set_armed(spec, False)
+        bmc.power_on()
+        bmc_mod.wait_for(bmc, Power.ON, timeout=120, interval=2)
     return before
 
 
@@ -185,9 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             unpublish(spec)
             print(f"kprov: {name}: boot files removed from {spec['pxe']['host']}")
         elif action == "install":
-            before = install(spec)
+            before = install(spec, say=lambda line: print(line, flush=True))
             how = "power-cycled" if before == Power.ON else "powered on"
-            print(f"kprov: {name}: PXE boot once set, {how}; the installer takes it from here")
+            if spec.get("wait_for_installer"):
+                print(f"kprov: {name}: installed; installer disarmed, powered on to boot its disk")
+            else:
+                print(f"kprov: {name}: PXE boot once set, {how}; the installer takes it from here")
         else:
             bmc = bmc_mod.connect(access(spec["bmc"]))
             if bmc.power() != Power.OFF:

@@ -2,7 +2,8 @@
 # kprov image install (run by cloud-init in the installer environment, arguments only, never interpolated):
 #   image-install IMAGE_URL DISK SEED_URL
 # Writes the (optionally compressed) raw disk image to DISK, points the installed system's cloud-init at its
-# NoCloud seed, then reboots; the BMC's PXE-once override is used up, so the machine boots from DISK.
+# NoCloud seed, then powers off: kprov sees that through the BMC, disarms the installer on the PXE server (the
+# machine's network boot then hands on to its disk) and powers the machine on.
 set -euo pipefail
 image=$1 disk=$2 seed=$3
 case "$image" in
@@ -27,5 +28,5 @@ printf 'datasource_list: [NoCloud, None]\ndatasource:\n  NoCloud:\n    seedfrom:
   > "$mnt/etc/cloud/cloud.cfg.d/99-kprov-seed.cfg"
 umount "$mnt"
 sync
-echo "kprov: image written; rebooting into it"
-systemctl reboot
+echo "kprov: image written; powering off (kprov powers it on into the installed system)"
+systemctl poweroff

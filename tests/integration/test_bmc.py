@@ -17,6 +17,7 @@ import requests
 
 from kprov.bmc import BmcAccess, BmcError, Power, connect, wait_for
 from tests.conftest import write_metal_site
+from tests.integration.conftest import HELPER, INSTALLER
 
 PASSWORD = "bmc-pw-0d9e2c"
 UUID = "3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
@@ -31,7 +32,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     d = tmp_path_factory.mktemp("bmc")
-    (d / "htpasswd").write_bytes(b"admin:" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt()) + b"\n")
+    (d / "htpasswd").write_bytes(b"admin:" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)) + b"\n")
     (d / "config.py").write_text(
         "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
         f"SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{UUID}', 'name': 'bm-01', 'power_state': 'Off', "
@@ -111,29 +112,74 @@ def test_kprov_power_drives_the_bmc_and_never_shows_the_password(emulator: str, 
         assert "Traceback" not in proc.stderr
 
 
-def test_machine_install_sets_pxe_once_and_powers_on(emulator: str, tmp_path: Path) -> None:
-    """What the Terraform module's provisioners run, with the description the module hands over."""
+def _machine_env(tmp_path: Path, emulator: str, pxe_server: dict[str, str], **extra: object) -> dict[str, str]:
     (tmp_path / "pw").write_text(PASSWORD + "\n")
     spec = {"name": "bm-01", "access_ip": "192.168.77.50",
             "bmc": {"driver": "redfish", "address": emulator, "user": "admin", "password": {"file": "pw"},
-                    "verify_tls": False, "system_id": ""}}
-    env = {**os.environ, "KPROV_MACHINE": json.dumps(spec), "KPROV_SITE_DIR": str(tmp_path)}
+                    "verify_tls": False, "system_id": ""},
+            "pxe": {"host": "pxe.test", "user": "root", "dhcp": "full"}, **extra}
+    return {**os.environ, **pxe_server, "KPROV_MACHINE": json.dumps(spec), "KPROV_SITE_DIR": str(tmp_path)}
+
+
+def _machine(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kprov.machine", action], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+def test_machine_install_sets_pxe_once_and_powers_on(emulator: str, tmp_path: Path,
+                                                     pxe_server: dict[str, str]) -> None:
+    """What the Terraform module's provisioners run, with the description the module hands over (live OS)."""
+    env = _machine_env(tmp_path, emulator, pxe_server)
     auth = ("admin", PASSWORD)
     requests.patch(f"{emulator}/redfish/v1/Systems/{UUID}", json={"Boot": {"BootSourceOverrideTarget": "Hdd"}},
                    auth=auth, timeout=5)
+    subprocess.run([sys.executable, str(HELPER), "--config", env["KPROV_TEST_PXE_CONFIG"], "disarm", "bm-01"],
+                   check=True, capture_output=True)
     bmc = connect(BmcAccess("redfish", emulator, "admin", PASSWORD, verify_tls=False))
-    installed = subprocess.run([sys.executable, "-m", "kprov.machine", "install"], capture_output=True, text=True,
-                               env=env, timeout=120, check=False)
+    installed = _machine("install", env)
     assert installed.returncode == 0, installed.stderr
     assert "PXE boot once set" in installed.stdout
+    assert Path(env["KPROV_TEST_BOOT_IPXE"]).read_bytes() == INSTALLER  # armed again, whatever it was
+    assert Path(env["KPROV_TEST_PXE_LOG"]).read_text() == "arm bm-01\n"
     system = requests.get(f"{emulator}/redfish/v1/Systems/{UUID}", auth=auth, timeout=5).json()
     assert system["Boot"]["BootSourceOverrideTarget"] == "Pxe"
     # (sushy-tools' emulator always reports BootSourceOverrideEnabled "Continuous", whatever was asked)
     wait_for(bmc, Power.ON, timeout=30, interval=0.5)
-    off = subprocess.run([sys.executable, "-m", "kprov.machine", "power-off"], capture_output=True, text=True,
-                         env=env, timeout=120, check=False)
+    off = _machine("power-off", env)
     assert off.returncode == 0, off.stderr
     wait_for(bmc, Power.OFF, timeout=30, interval=0.5)
-    bad = subprocess.run([sys.executable, "-m", "kprov.machine", "install"], capture_output=True, text=True,
-                         env={**env, "KPROV_SITE_DIR": str(tmp_path / "elsewhere")}, timeout=120, check=False)
+    bad = _machine("install", {**env, "KPROV_SITE_DIR": str(tmp_path / "elsewhere")})
     assert bad.returncode == 1 and bad.stderr.startswith("kprov: bm-01: secret file pw")
+
+
+def test_install_waits_for_the_installer_to_power_off_then_boots_the_disk(
+        emulator: str, tmp_path: Path, pxe_server: dict[str, str]) -> None:
+    """An OS installed to disk: the installer powers the machine off; kprov disarms it and powers on."""
+    env = _machine_env(tmp_path, emulator, pxe_server, wait_for_installer=120)
+    bmc = connect(BmcAccess("redfish", emulator, "admin", PASSWORD, verify_tls=False))
+    if bmc.power() != Power.OFF:
+        bmc.power_off()
+        wait_for(bmc, Power.OFF, timeout=30, interval=0.5)
+    boot_ipxe = Path(env["KPROV_TEST_BOOT_IPXE"])
+    proc = subprocess.Popen([sys.executable, "-m", "kprov.machine", "install"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for(bmc, Power.ON, timeout=30, interval=0.5)
+        time.sleep(3)
+        # installing: the machine is on, its installer is served, kprov waits
+        assert proc.poll() is None and boot_ipxe.read_bytes() == INSTALLER
+        bmc.power_off()  # the installer is done
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "waiting up to 2 min for the installer" in out and "installer disarmed, powered on" in out
+    assert b"exit" in boot_ipxe.read_bytes() and b"bm-01 is installed" in boot_ipxe.read_bytes()
+    assert Path(env["KPROV_TEST_PXE_LOG"]).read_text() == "arm bm-01\ndisarm bm-01\n"
+    assert bmc.power() == Power.ON
+
+    # an installer that never finishes is an error naming the wait, and the installer stays armed
+    slow = _machine("install", _machine_env(tmp_path, emulator, pxe_server, wait_for_installer=2))
+    assert slow.returncode == 1
+    assert "the installer did not finish (power off) within 0 min" in slow.stderr
+    assert boot_ipxe.read_bytes() == INSTALLER

@@ -84,7 +84,8 @@ def test_a_wrong_ipmi_password_is_an_error_without_the_password(ipmi: FakeIpmi) 
     assert ipmi.state["actions"] == []
 
 
-def test_kprov_power_and_machine_install_over_ipmi(ipmi: FakeIpmi, tmp_path: Path) -> None:
+def test_kprov_power_and_machine_install_over_ipmi(ipmi: FakeIpmi, tmp_path: Path,
+                                                   pxe_server: dict[str, str]) -> None:
     (tmp_path / "bmc-password").write_text(PASSWORD + "\n")
     bmc = {"driver": "ipmi", "address": ipmi.address, "user": "admin", "password": {"file": "bmc-password"}}
     site = write_metal_site(tmp_path, bmc)
@@ -101,8 +102,9 @@ def test_kprov_power_and_machine_install_over_ipmi(ipmi: FakeIpmi, tmp_path: Pat
     assert ipmi.state["actions"] == ["on", "off"]
 
     # what the Terraform module's provisioners run
-    spec = {"name": "bm-01", "access_ip": "192.168.77.50", "bmc": {**bmc, "verify_tls": True, "system_id": ""}}
-    env = {**os.environ, "KPROV_MACHINE": json.dumps(spec), "KPROV_SITE_DIR": str(tmp_path)}
+    spec = {"name": "bm-01", "access_ip": "192.168.77.50", "bmc": {**bmc, "verify_tls": True, "system_id": ""},
+            "pxe": {"host": "pxe.test", "user": "root", "dhcp": "full"}}
+    env = {**os.environ, **pxe_server, "KPROV_MACHINE": json.dumps(spec), "KPROV_SITE_DIR": str(tmp_path)}
     installed = subprocess.run([sys.executable, "-m", "kprov.machine", "install"], capture_output=True, text=True,
                                env=env, timeout=120, check=False)
     assert installed.returncode == 0, installed.stderr

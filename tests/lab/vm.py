@@ -323,7 +323,7 @@ class SushyEmulator:
     def __enter__(self) -> SushyEmulator:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "htpasswd").write_bytes(self.user.encode() + b":" +
-                                             bcrypt.hashpw(self.password.encode(), bcrypt.gensalt()) + b"\n")
+                                             bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)) + b"\n")
         config = [f"SUSHY_EMULATOR_LIBVIRT_URI = {URI!r}",
                   f"SUSHY_EMULATOR_AUTH_FILE = {str(self.root / 'htpasswd')!r}",
                   f"SUSHY_EMULATOR_STATE_DIR = {str(self.root / 'state')!r}"]

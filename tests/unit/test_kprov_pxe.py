@@ -85,6 +85,28 @@ def test_unpublish_removes_it_all_and_is_quiet_when_nothing_is_there(server: Pat
     assert again.returncode == 0 and json.loads(again.stdout)["found"] is False
 
 
+def test_disarm_serves_the_local_disk_script_until_armed_again_whatever_is_republished(server: Path) -> None:
+    script = server / "tftp/52-54-00-aa-00-01/boot.ipxe"
+    published = _run(server, "publish", "bm-01", "--mac", "52:54:00:aa:00:01", stdin=GOOD)
+    assert json.loads(published.stdout)["armed"] is True and script.read_text() == "#!ipxe\n"
+    disarmed = _run(server, "disarm", "bm-01")
+    assert disarmed.returncode == 0 and json.loads(disarmed.stdout)["armed"] is False
+    local = script.read_text()
+    assert local.startswith("#!ipxe\n") and "\nexit\n" in local and "bm-01 is installed" in local
+    # new boot files for an installed machine (Terraform replaces them: unpublish, then publish) keep it on disk
+    assert _run(server, "unpublish", "bm-01").returncode == 0
+    again = _run(server, "publish", "bm-01", "--mac", "52:54:00:aa:00:01",
+                 stdin=_tar(("boot.ipxe", b"#!ipxe\n# v2\n")))
+    assert json.loads(again.stdout)["armed"] is False and script.read_text() == local
+    assert not any("v2" in p.read_text() for p in (server / "tftp").rglob("*") if p.is_file())
+    armed = _run(server, "arm", "bm-01")
+    assert armed.returncode == 0 and json.loads(armed.stdout) == {"name": "bm-01", "mac": "52:54:00:aa:00:01",
+                                                                  "armed": True}
+    assert script.read_text() == "#!ipxe\n# v2\n"
+    missing = _run(server, "arm", "bm-09")
+    assert missing.returncode == 1 and missing.stderr == b"kprov-pxe: bm-09 is not published here\n"
+
+
 def test_proxy_mode_reserves_no_address(server: Path) -> None:
     (server.parent / "kprov-pxe.json").write_text(json.dumps({"root": str(server), "dhcp_mode": "proxy"}))
     assert _run(server, "publish", "bm-01", "--mac", "52:54:00:aa:00:01", "--ip", "10.0.0.5",

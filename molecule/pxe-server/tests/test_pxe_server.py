@@ -82,6 +82,13 @@ def test_publish_places_files_by_mac_and_unpublish_removes_them(host):
     assert host.file(f"{TFTP_DIR}/boot.ipxe").mode == 0o644
     assert host.file(f"{ROOT}/http/machines/molecule-1/installed/meta-data").exists
     assert host.file(f"{ROOT}/hosts/molecule-1").content_string == f"{MAC},192.168.78.50,molecule-1\n"
+    # an installed machine's network boot hands on to its disk until kprov arms the installer again
+    assert json.loads(host.run("kprov-pxe disarm molecule-1").stdout)["armed"] is False
+    local = host.file(f"{TFTP_DIR}/boot.ipxe").content_string
+    assert "molecule-1 is installed" in local and "\nexit\n" in local
+    assert host.file(f"{ROOT}/state").mode == 0o700  # the installer script waits there, out of TFTP's reach
+    assert json.loads(host.run("kprov-pxe arm molecule-1").stdout)["armed"] is True
+    assert host.file(f"{TFTP_DIR}/boot.ipxe").content_string == "#!ipxe\n"
     out = host.run("kprov-pxe unpublish molecule-1")
     assert out.rc == 0 and json.loads(out.stdout)["found"] is True
     for path in (TFTP_DIR, f"{ROOT}/http/machines/molecule-1", f"{ROOT}/hosts/molecule-1"):

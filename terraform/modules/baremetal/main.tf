@@ -2,7 +2,9 @@
 # will happen to real hardware.
 #   boot_files  publishes the machine's iPXE script and install seed on the PXE server (replaced when they
 #               change: a new SSH key or address is re-published without reinstalling anything);
-#   machine     sets PXE-once through the BMC and power-cycles: creating it installs the machine, and it is
+#   machine     arms the installer, sets PXE-once through the BMC and power-cycles; for an OS installed to disk
+#               it waits until the installer powers the machine off, disarms the installer (the machine's
+#               network boot then hands on to its disk) and powers it on. Creating it installs the machine; it is
 #               replaced (reinstalled) only when the MAC, the OS or the disk changes. Destroying it powers the
 #               machine off.
 # The work is done by `python -m kprov.machine` (KPROV_PYTHON, set by kprov). BMC credentials are references
@@ -58,6 +60,9 @@ resource "terraform_data" "machine" {
     labels    = var.nodes[each.key].labels
     mac       = each.value.mac
     bmc       = each.value.bmc
+    pxe       = each.value.pxe
+    # seconds to wait for the installer to power the machine off (0: a live system, nothing to wait for)
+    wait_for_installer = each.value.wait_for_installer
   }
 
   provisioner "local-exec" {
