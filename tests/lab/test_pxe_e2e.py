@@ -10,11 +10,13 @@
 The chain is checked link by link, so a failure says how far it got: Redfish power-on with PXE once → DHCP lease
 for the machine's MAC → TFTP ``boot.ipxe`` from the folder of *its* MAC (another MAC is refused) → kprov's kernel
 command line on the serial console → SSH on the booted system → Kubespray stand-in and verify → ``kprov down``
-powers it off and removes its boot files. The BMC password must never show in a file, an argv or the output.
+powers it off and removes its boot files → disarmed (as after an install), the machine's network boot goes on to
+its disk instead of the installer. The BMC password must never show in a file, an argv or the output.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -22,6 +24,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -155,6 +158,26 @@ def _kprov(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           cwd=root, env=env, timeout=1800, check=False)
 
 
+def _tar_of(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _serial_until(machine: vm.NetbootVm, start: int, needle: str, timeout: float) -> str:
+    """The serial console from byte ``start`` on, once ``needle`` shows (or the deadline passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = machine.serial_log.read_bytes()[start:].decode(errors="replace")
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(1)
+
+
 def _ssh(lab: Lab, ip: str) -> list[str]:
     return ["ssh", *SSH_OPTS, "-i", str(lab.ssh_private_key), f"root@{ip}", "--"]
 
@@ -236,5 +259,22 @@ def test_kprov_up_installs_a_pxe_booted_machine_and_down_powers_it_off(
             assert machine.state() == "shut off"
             assert lab.ssh("pxe", "test", "-e", tftp_dir).returncode != 0
             assert lab.ssh("pxe", "test", "-e", "/srv/kprov-pxe/http/machines/bm1").returncode != 0
+
+            # Disarmed, as kprov leaves a machine whose installer has finished, the machine's network boot hands
+            # on to its disk: kprov-pxe's local-disk script, iPXE's "exit", the firmware's next boot device.
+            # (The live OS above is never disarmed, so this uses kprov-pxe directly.)
+            installer = _tar_of({"boot.ipxe": b"#!ipxe\necho kprov-test: the installer ran\nshell\n"})
+            published = subprocess.run([*_ssh(lab, PXE_IP), "/usr/local/sbin/kprov-pxe", "publish", "bm1", "--mac",
+                                        BM_MAC, "--ip", BM_IP], input=installer, capture_output=True, timeout=60,
+                                       check=False)
+            assert published.returncode == 0, published.stderr
+            assert lab.ssh("pxe", "/usr/local/sbin/kprov-pxe", "disarm", "bm1").returncode == 0
+            mark = machine.serial_log.stat().st_size
+            assert _kprov(tmp_path, "power", str(site), "bm1", "on").returncode == 0
+            after = _serial_until(machine, mark, "Booting from Hard Disk", timeout=180)
+            assert "kprov: bm1 is installed, booting from disk" in after, after[-3000:]
+            assert "Booting from Hard Disk" in after, after[-3000:]  # SeaBIOS, after iPXE handed back
+            assert "the installer ran" not in after
+            assert _kprov(tmp_path, "power", str(site), "bm1", "off").returncode == 0
     finally:
         machine.undefine()
