@@ -133,12 +133,16 @@ def install(spec: dict[str, Any], say: Callable[[str], None] = print) -> Power:
     set_armed(spec, True)
     bmc = bmc_mod.connect(access(spec["bmc"]))
     before = bmc.power()
+    wait = int(spec.get("wait_for_installer") or 0)
+    if wait and before != Power.OFF:
+        # Off, then on: a reset's brief "off" must not be mistaken for the installer's power-off below.
+        bmc.power_off()
+        bmc_mod.wait_for(bmc, Power.OFF, timeout=120, interval=2)
     bmc.pxe_once()
-    if before == Power.ON:
+    if bmc.power() == Power.ON:
         bmc.power_cycle()
     else:
         bmc.power_on()
-    wait = int(spec.get("wait_for_installer") or 0)
     if wait:
         bmc_mod.wait_for(bmc, Power.ON, timeout=120, interval=2)  # a BMC may still say "off" just after
         say(f"kprov: {spec['name']}: installing; waiting up to {wait // 60} min for the installer to power it off")

@@ -157,21 +157,24 @@ def test_install_waits_for_the_installer_to_power_off_then_boots_the_disk(
     """An OS installed to disk: the installer powers the machine off; kprov disarms it and powers on."""
     env = _machine_env(tmp_path, emulator, pxe_server, wait_for_installer=120)
     bmc = connect(BmcAccess("redfish", emulator, "admin", PASSWORD, verify_tls=False))
-    if bmc.power() != Power.OFF:
-        bmc.power_off()
-        wait_for(bmc, Power.OFF, timeout=30, interval=0.5)
+    if bmc.power() != Power.ON:  # a running machine: kprov powers it off and on, never just resets it
+        bmc.power_on()
+        wait_for(bmc, Power.ON, timeout=30, interval=0.5)
     boot_ipxe = Path(env["KPROV_TEST_BOOT_IPXE"])
     proc = subprocess.Popen([sys.executable, "-m", "kprov.machine", "install"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
-        wait_for(bmc, Power.ON, timeout=30, interval=0.5)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # printed once the machine is back on, booting its installer
+        assert "installing; waiting up to 2 min for the installer" in first, first + proc.stderr.read()
         time.sleep(3)
-        # installing: the machine is on, its installer is served, kprov waits
         assert proc.poll() is None and boot_ipxe.read_bytes() == INSTALLER
+        assert bmc.power() == Power.ON
         bmc.power_off()  # the installer is done
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
+    out = first + out
     assert proc.returncode == 0, err
     assert "waiting up to 2 min for the installer" in out and "installer disarmed, powered on" in out
     assert b"exit" in boot_ipxe.read_bytes() and b"bm-01 is installed" in boot_ipxe.read_bytes()
