@@ -29,7 +29,7 @@ import yaml
 from kprov import __version__
 from kprov.errors import UsageError
 from kprov.paths import asset_dir
-from kprov.providers.baremetal import BaremetalProvider, Machine, secret_ref_data
+from kprov.providers.baremetal import BaremetalProvider, Machine
 from kprov.providers.base import SiteContext
 
 _KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+=*( .*)?$")
@@ -183,7 +183,6 @@ def digest(tree: dict[str, str]) -> str:
 def machine_settings(machine: Machine, provider: BaremetalProvider, ctx: SiteContext) -> dict[str, Any]:
     """What the Terraform module keeps for one machine. No secret: BMC credentials stay references."""
     os_ = provider.os.model_dump(mode="json", exclude_none=True)
-    bmc = machine.bmc
     return {
         "mac": machine.mac,
         "ip": str(machine.ip),
@@ -197,7 +196,5 @@ def machine_settings(machine: Machine, provider: BaremetalProvider, ctx: SiteCon
         "wait_for_installer": 0 if provider.os.kind == "live" else provider.os.timeout,
         "pxe": {"host": provider.pxe.host, "user": provider.pxe.ssh_user or ctx.ssh_user,
                 "dhcp": provider.pxe.dhcp.mode},
-        "bmc": {"driver": bmc.driver, "address": bmc.url, "user": secret_ref_data(bmc.user),
-                "password": secret_ref_data(bmc.password), "verify_tls": bmc.verify_tls,
-                "system_id": bmc.system_id or ""},
+        "bmc": machine.bmc.module_data(),
     }

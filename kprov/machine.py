@@ -9,8 +9,10 @@ Actions:
 
 * ``publish`` — pipe the machine's boot folder (``boot/<name>/`` under the Terraform root) as a tar to
   ``kprov-pxe publish`` on the PXE server over SSH (the helper the ``pxe_server`` role installs);
-* ``unpublish`` — remove them there;
-* ``install`` — forget the machine's old SSH host key, set PXE for the next boot only, power-cycle (or on);
+* ``unpublish`` — remove them there (a disarmed machine stays disarmed, see ``kprov-pxe``);
+* ``install`` — forget the machine's old SSH host key, arm its installer on the PXE server, set PXE for the next
+  boot only, power it on (off first if it runs an installer kprov waits for); for installers, wait until the
+  installer powers the machine off, disarm it and power the machine on to boot its disk;
 * ``power-off`` — power the machine off (the machine left the site).
 """
 
@@ -38,11 +40,12 @@ HELPER = "/usr/local/sbin/kprov-pxe"
 PowerAction = Literal["on", "off", "cycle", "status"]
 
 
-def access(spec: dict[str, Any]) -> BmcAccess:
-    """A BMC description (module data: references, not secrets) with its credentials resolved now."""
+def access(spec: dict[str, Any], base: Path | None = None) -> BmcAccess:
+    """A BMC description (module data: references, not secrets) with its credentials resolved now; relative
+    secret files against ``base``, by default the site's folder that kprov passes as ``KPROV_SITE_DIR``."""
     user = spec["user"]
-    site_dir = os.environ.get("KPROV_SITE_DIR")
-    base = Path(site_dir) if site_dir else None
+    if base is None and os.environ.get("KPROV_SITE_DIR"):
+        base = Path(os.environ["KPROV_SITE_DIR"])
     return BmcAccess(
         driver=spec["driver"], address=spec["address"],
         user=SecretRef(**user).resolve(base) if isinstance(user, dict) else str(user),
@@ -181,11 +184,7 @@ def node_access(loaded: LoadedSite, node: str) -> BmcAccess:
         if isinstance(pool, BaremetalPool):
             for m in pool.machines:
                 if m.name == node:
-                    b = m.bmc
-                    user = b.user if isinstance(b.user, str) else b.user.resolve(loaded.base_dir)
-                    return BmcAccess(driver=b.driver, address=b.url, user=user,
-                                     password=b.password.resolve(loaded.base_dir), verify_tls=b.verify_tls,
-                                     system_id=b.system_id)
+                    return access(m.bmc.module_data(), loaded.base_dir)
     known = sorted(m.name for p in loaded.pools.values() if isinstance(p, BaremetalPool) for m in p.machines)
     raise UsageError(f"{node} is not a bare-metal node of site {loaded.name}"
                      + (f" (those are: {', '.join(known)})" if known else " (it has none)"))

@@ -169,6 +169,12 @@ class Bmc(_Strict):
             return self.address
         return f"https://{self.address}"
 
+    def module_data(self) -> dict[str, Any]:
+        """What the Terraform module keeps of this BMC: credentials as references, never secrets."""
+        return {"driver": self.driver, "address": self.url, "user": secret_ref_data(self.user),
+                "password": secret_ref_data(self.password), "verify_tls": self.verify_tls,
+                "system_id": self.system_id or ""}
+
 
 class Machine(_Strict):
     name: DnsLabel
