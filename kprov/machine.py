@@ -25,7 +25,7 @@ import shlex
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -60,16 +60,21 @@ class Published:
     files: tuple[str, ...]
 
 
-def boot_tar(folder: Path) -> bytes:
-    """The boot folder as an uncompressed tar, with neutral owners, modes and times (same input, same bytes)."""
+def tar_of(files: Mapping[str, bytes]) -> bytes:
+    """Files by relative path as an uncompressed tar, with neutral owners, modes and times (same input, same
+    bytes): what ``kprov-pxe publish`` reads."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            data = path.read_bytes()
-            info = tarfile.TarInfo(str(path.relative_to(folder)))
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def boot_tar(folder: Path) -> bytes:
+    """The boot folder as a tar (:func:`tar_of`)."""
+    return tar_of({str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()})
 
 
 def _pxe_command(pxe: dict[str, Any], *args: str) -> list[str]:

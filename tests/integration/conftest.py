@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
+
+from kprov.machine import tar_of
 
 HELPER = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "pxe_server" / "files" / "kprov-pxe"
 SSH_SHIM = """#!{python}
@@ -41,11 +41,13 @@ def pxe_server(tmp_path: Path) -> dict[str, str]:
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "KPROV_SSH_CONFIG": str(tmp_path / "ssh_config"),
            "KPROV_TEST_PXE_CONFIG": str(tmp_path / "kprov-pxe.json"), "KPROV_TEST_PXE_LOG": str(tmp_path / "pxe.log"),
            "KPROV_TEST_BOOT_IPXE": str(root / "tftp" / "52-54-00-aa-bb-01" / "boot.ipxe")}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("boot.ipxe")
-        info.size = len(INSTALLER)
-        tar.addfile(info, io.BytesIO(INSTALLER))
     subprocess.run([sys.executable, str(HELPER), "--config", env["KPROV_TEST_PXE_CONFIG"], "publish", "bm-01",
-                    "--mac", "52:54:00:aa:bb:01"], input=buf.getvalue(), check=True, capture_output=True)
+                    "--mac", "52:54:00:aa:bb:01"], input=tar_of({"boot.ipxe": INSTALLER}), check=True,
+                   capture_output=True)
     return env
+
+
+def run_machine(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m kprov.machine ACTION``, as the bare-metal module's provisioners run it."""
+    return subprocess.run([sys.executable, "-m", "kprov.machine", action], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)

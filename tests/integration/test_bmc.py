@@ -4,58 +4,32 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 import requests
 
 from kprov.bmc import BmcAccess, BmcError, Power, connect, wait_for
 from tests.conftest import write_metal_site
-from tests.integration.conftest import HELPER, INSTALLER
+from tests.integration.conftest import HELPER, INSTALLER, run_machine
+from tests.redfish_emulator import RedfishEmulator
 
 PASSWORD = "bmc-pw-0d9e2c"
 UUID = "3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    d = tmp_path_factory.mktemp("bmc")
-    (d / "htpasswd").write_bytes(b"admin:" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)) + b"\n")
-    (d / "config.py").write_text(
-        "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
-        f"SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{UUID}', 'name': 'bm-01', 'power_state': 'Off', "
-        "'nics': [{'mac': '52:54:00:aa:bb:01', 'ip': '192.168.77.50'}]}]\n"
-        f"SUSHY_EMULATOR_AUTH_FILE = '{d / 'htpasswd'}'\n"
-        f"SUSHY_EMULATOR_STATE_DIR = '{d / 'state'}'\n"
-    )
-    port = _free_port()
-    log = (d / "emulator.log").open("w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "sushy-emulator"), "--config", str(d / "config.py"),
-                             "-i", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/redfish/v1/", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    fake = ["SUSHY_EMULATOR_FAKE_DRIVER = True",
+            f"SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{UUID}', 'name': 'bm-01', 'power_state': 'Off', "
+            "'nics': [{'mac': '52:54:00:aa:bb:01', 'ip': '192.168.77.50'}]}]"]
+    with RedfishEmulator(tmp_path_factory.mktemp("bmc"), user="admin", password=PASSWORD, config=fake,
+                         start_timeout=30) as bmc:
+        yield bmc.base_url
 
 
 def test_power_cycle_and_pxe_once_over_redfish(emulator: str) -> None:
@@ -121,11 +95,6 @@ def _machine_env(tmp_path: Path, emulator: str, pxe_server: dict[str, str], **ex
     return {**os.environ, **pxe_server, "KPROV_MACHINE": json.dumps(spec), "KPROV_SITE_DIR": str(tmp_path)}
 
 
-def _machine(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kprov.machine", action], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
-
-
 def test_machine_install_sets_pxe_once_and_powers_on(emulator: str, tmp_path: Path,
                                                      pxe_server: dict[str, str]) -> None:
     """What the Terraform module's provisioners run, with the description the module hands over (live OS)."""
@@ -136,7 +105,7 @@ def test_machine_install_sets_pxe_once_and_powers_on(emulator: str, tmp_path: Pa
     subprocess.run([sys.executable, str(HELPER), "--config", env["KPROV_TEST_PXE_CONFIG"], "disarm", "bm-01"],
                    check=True, capture_output=True)
     bmc = connect(BmcAccess("redfish", emulator, "admin", PASSWORD, verify_tls=False))
-    installed = _machine("install", env)
+    installed = run_machine("install", env)
     assert installed.returncode == 0, installed.stderr
     assert "PXE boot once set" in installed.stdout
     assert Path(env["KPROV_TEST_BOOT_IPXE"]).read_bytes() == INSTALLER  # armed again, whatever it was
@@ -145,10 +114,10 @@ def test_machine_install_sets_pxe_once_and_powers_on(emulator: str, tmp_path: Pa
     assert system["Boot"]["BootSourceOverrideTarget"] == "Pxe"
     # (sushy-tools' emulator always reports BootSourceOverrideEnabled "Continuous", whatever was asked)
     wait_for(bmc, Power.ON, timeout=30, interval=0.5)
-    off = _machine("power-off", env)
+    off = run_machine("power-off", env)
     assert off.returncode == 0, off.stderr
     wait_for(bmc, Power.OFF, timeout=30, interval=0.5)
-    bad = _machine("install", {**env, "KPROV_SITE_DIR": str(tmp_path / "elsewhere")})
+    bad = run_machine("install", {**env, "KPROV_SITE_DIR": str(tmp_path / "elsewhere")})
     assert bad.returncode == 1 and bad.stderr.startswith("kprov: bm-01: secret file pw")
 
 
@@ -182,7 +151,7 @@ def test_install_waits_for_the_installer_to_power_off_then_boots_the_disk(
     assert bmc.power() == Power.ON
 
     # an installer that never finishes is an error naming the wait, and the installer stays armed
-    slow = _machine("install", _machine_env(tmp_path, emulator, pxe_server, wait_for_installer=2))
+    slow = run_machine("install", _machine_env(tmp_path, emulator, pxe_server, wait_for_installer=2))
     assert slow.returncode == 1
     assert "the installer did not finish (power off) within 0 min" in slow.stderr
     assert boot_ipxe.read_bytes() == INSTALLER

@@ -16,14 +16,10 @@ import pytest
 
 from kprov.bmc import BmcAccess, BmcError, Power, connect, ipmi_target, wait_for
 from tests.conftest import write_metal_site
+from tests.integration.conftest import run_machine
+from tests.redfish_emulator import free_port
 
 PASSWORD = "ipmi-pw-5c1f7a"
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class FakeIpmi:
@@ -37,7 +33,7 @@ class FakeIpmi:
 
 @pytest.fixture
 def ipmi(tmp_path: Path) -> Iterator[FakeIpmi]:
-    port = _free_udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     state = tmp_path / "bmc-state.json"
     log = (tmp_path / "bmc.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "tests.integration.ipmi_bmc", "--port", str(port), "--user",
@@ -105,8 +101,7 @@ def test_kprov_power_and_machine_install_over_ipmi(ipmi: FakeIpmi, tmp_path: Pat
     spec = {"name": "bm-01", "access_ip": "192.168.77.50", "bmc": {**bmc, "verify_tls": True, "system_id": ""},
             "pxe": {"host": "pxe.test", "user": "root", "dhcp": "full"}}
     env = {**os.environ, **pxe_server, "KPROV_MACHINE": json.dumps(spec), "KPROV_SITE_DIR": str(tmp_path)}
-    installed = subprocess.run([sys.executable, "-m", "kprov.machine", "install"], capture_output=True, text=True,
-                               env=env, timeout=120, check=False)
+    installed = run_machine("install", env)
     assert installed.returncode == 0, installed.stderr
     assert ipmi.state["bootdev"] == "network" and ipmi.state["persistent"] is False
     assert ipmi.state["power"] == "on"

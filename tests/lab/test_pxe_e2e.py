@@ -16,7 +16,6 @@ its disk instead of the installer. The BMC password must never show in a file, a
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
@@ -24,7 +23,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kprov.machine import tar_of
 from tests.conftest import STANDIN
 from tests.lab import vm
 from tests.lab.nodes import SSH_OPTS, Lab
@@ -158,16 +157,6 @@ def _kprov(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           cwd=root, env=env, timeout=1800, check=False)
 
 
-def _tar_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _serial_until(machine: vm.NetbootVm, start: int, needle: str, timeout: float) -> str:
     """The serial console from byte ``start`` on, once ``needle`` shows (or the deadline passes)."""
     deadline = time.monotonic() + timeout
@@ -263,7 +252,7 @@ def test_kprov_up_installs_a_pxe_booted_machine_and_down_powers_it_off(
             # Disarmed, as kprov leaves a machine whose installer has finished, the machine's network boot hands
             # on to its disk: kprov-pxe's local-disk script, iPXE's "exit", the firmware's next boot device.
             # (The live OS above is never disarmed, so this uses kprov-pxe directly.)
-            installer = _tar_of({"boot.ipxe": b"#!ipxe\necho kprov-test: the installer ran\nshell\n"})
+            installer = tar_of({"boot.ipxe": b"#!ipxe\necho kprov-test: the installer ran\nshell\n"})
             published = subprocess.run([*_ssh(lab, PXE_IP), "/usr/local/sbin/kprov-pxe", "publish", "bm1", "--mac",
                                         BM_MAC, "--ip", BM_IP], input=installer, capture_output=True, timeout=60,
                                        check=False)

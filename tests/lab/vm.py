@@ -21,21 +21,18 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from xml.sax.saxutils import escape
 
-import bcrypt
 import requests
 
-from tests.lab.nodes import MIRROR, ROOTFS_CACHE, SUITE, _safe_rmtree
+from tests.lab.nodes import MIRROR, ROOTFS_CACHE, SUITE, _gone, _safe_rmtree
+from tests.redfish_emulator import RedfishEmulator
 
 LIVE = Path(__file__).parent / "live"
 LIVE_PACKAGES = ("linux-image-amd64", "systemd", "systemd-sysv", "udev", "dbus", "kmod", "openssh-server",
@@ -62,10 +59,9 @@ def _virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def _running(pidfile: Path) -> bool:
     try:
         pid = int(pidfile.read_text().split()[0])
-        os.kill(pid, 0)
     except (OSError, ValueError, IndexError):
         return False
-    return True
+    return not _gone(pid)
 
 
 def _kvm_device_as_debian_sets_it() -> None:
@@ -295,73 +291,26 @@ class NetbootVm:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.serial_log.write_bytes(keep)  # for post-mortems
 
-    def boot_device(self) -> str:
-        """The first ``<boot dev=...>`` of the persistent definition (what sushy's PXE override changes)."""
-        xml = _virsh("dumpxml", "--inactive", self.name).stdout
-        start = xml.find("<boot dev='")
-        return xml[start + 11:xml.find("'", start + 11)] if start >= 0 else ""
-
 
 # -- Redfish BMC --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SushyEmulator:
-    """sushy-tools' Redfish emulator with the libvirt driver, on loopback, with HTTP basic auth."""
+class SushyEmulator(RedfishEmulator):
+    """The Redfish emulator with its libvirt driver, serving only the ``allowed`` domains."""
 
     def __init__(self, root: Path, *, user: str, password: str, allowed: Sequence[str] = ()) -> None:
-        self.root, self.user, self.password, self.allowed = root, user, password, list(allowed)
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> SushyEmulator:
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "htpasswd").write_bytes(self.user.encode() + b":" +
-                                             bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)) + b"\n")
-        config = [f"SUSHY_EMULATOR_LIBVIRT_URI = {URI!r}",
-                  f"SUSHY_EMULATOR_AUTH_FILE = {str(self.root / 'htpasswd')!r}",
-                  f"SUSHY_EMULATOR_STATE_DIR = {str(self.root / 'state')!r}"]
-        if self.allowed:  # by UUID: the emulator ignores names here
-            uuids = [_virsh("domuuid", name).stdout.strip() for name in self.allowed]
+        config = [f"SUSHY_EMULATOR_LIBVIRT_URI = {URI!r}"]
+        if allowed:  # by UUID: the emulator ignores names here
+            uuids = [_virsh("domuuid", name).stdout.strip() for name in allowed]
             config.append(f"SUSHY_EMULATOR_ALLOWED_INSTANCES = {uuids!r}")
-        (self.root / "config.py").write_text("\n".join(config) + "\n")
         # libvirt's Python binding comes from Debian (python3-libvirt) for the same Python 3.11: link just it
-        binding = self.root / "pylibvirt"
-        binding.mkdir(exist_ok=True)
+        binding = root / "pylibvirt"
+        binding.mkdir(parents=True, exist_ok=True)
         for f in Path("/usr/lib/python3/dist-packages").glob("libvirt*"):
             if f.suffix in (".py", ".so") and not (binding / f.name).exists():
                 (binding / f.name).symlink_to(f)
-        env = {**os.environ, "PYTHONPATH": str(binding)}
-        self._log = (self.root / "emulator.log").open("w")
-        self._proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sushy-emulator"), "--config", str(self.root / "config.py"),
-             "-i", "127.0.0.1", "-p", str(self.port)], stdout=self._log, stderr=self._log, env=env,
-            start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{self.base_url}/redfish/v1/", timeout=2).status_code < 500:
-                    return self
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError(f"sushy-emulator did not start: {(self.root / 'emulator.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._log.close()
+        super().__init__(root, user=user, password=password, config=config,
+                         env={**os.environ, "PYTHONPATH": str(binding)})
 
     def system_path(self, domain: str, timeout: float = 300) -> str:
         """The Redfish path of a libvirt domain's system (sushy-tools names systems by domain UUID).
@@ -374,12 +323,3 @@ class SushyEmulator:
         if body.json().get("Name") != domain:
             raise LookupError(f"{path} is {body.json().get('Name')!r}, not {domain}")
         return path
-
-
-@contextlib.contextmanager
-def started(vm: NetbootVm) -> Iterator[NetbootVm]:
-    vm.define()
-    try:
-        yield vm
-    finally:
-        vm.undefine()
