@@ -16,9 +16,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kprov.engine.workdir import Workdir
 from kprov.render import render
-from kprov.sitefile import load_site
-from kprov.workdir import Workdir
+from kprov.site.load import load_site
 
 
 def site(n: int) -> dict[str, object]:

@@ -1,9 +1,8 @@
-"""Command line. It parses, builds a context, calls the library, and maps errors to exit codes; nothing else.
+"""Command line: it parses, calls :mod:`kprov.api`, and renders results; errors become their exit codes.
 
-The library is imported inside each command: a no-op `kprov up` must not pay for pydantic, Jinja, Terraform,
-Ansible and testinfra imports it does not use (see :mod:`kprov.fastpath`).
+Nothing heavy is imported at start-up: :mod:`kprov.api` defers every import to the command that needs it, so a
+no-op ``kprov up`` and ``kprov --help`` stay near Python's own start-up time.
 """
-# ruff: noqa: PLC0415
 
 from __future__ import annotations
 
@@ -13,19 +12,14 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from kprov import __version__
-from kprov.errors import KprovError, UsageError
+from kprov import __version__, api
+from kprov.errors import KprovError
 from kprov.events import Events, HumanSink, JsonSink
 from kprov.exitcodes import ExitCode
-from kprov.workdir import Workdir
-
-if TYPE_CHECKING:
-    from kprov import pipeline
-    from kprov.sitefile import LoadedSite
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,18 +39,17 @@ def site_argument(f: F) -> F:
     return click.argument("site_file", type=click.Path(path_type=Path, dir_okay=False))(f)
 
 
-def _load(site_file: Path) -> LoadedSite:
-    from kprov.sitefile import load_site
+class _Choices(click.Choice):  # type: ignore[type-arg]
+    """Choices read from the target registry when they are needed, not at start-up."""
 
-    return load_site(site_file, display_name=str(site_file))
+    def __init__(self, source: Callable[[], list[str]]) -> None:
+        super().__init__([])
+        self._source = source
 
-
-def _context(opts: Options, site_file: Path, command: str, force: bool = False) -> pipeline.Context:
-    from kprov import pipeline
-
-    loaded = _load(site_file)
-    workdir = Workdir.for_site(site_file, loaded.name, opts.workdir)
-    return pipeline.Context(loaded=loaded, workdir=workdir, events=opts.events, force=force, command=command)
+    def __getattribute__(self, name: str) -> Any:
+        if name == "choices":
+            return object.__getattribute__(self, "_source")()
+        return object.__getattribute__(self, name)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,23 +70,15 @@ def cli(ctx: click.Context, output: str, workdir: Path | None, verbose: bool) ->
 @click.pass_obj
 def validate(opts: Options, site_file: Path) -> None:
     """Check the site file (schema and meaning) without touching anything."""
-    from kprov import pipeline
-
-    loaded = _load(site_file)
-    pipeline.validate(loaded)
-    opts.events.emit("validate", "result", f"{site_file}: valid ({len(loaded.nodes)} nodes)", valid=True,
-                     nodes=len(loaded.nodes))
+    api.validate(site_file, events=opts.events)
 
 
 @cli.command()
-@click.option("--target", required=True, help="Which kind of machines the site starts with.",
-              type=click.Choice(["static", "vsphere", "libvirt", "proxmox", "openstack",
-                                 "hybrid-vsphere-static", "hybrid-vsphere-baremetal"]))
+@click.option("--target", required=True, type=_Choices(api.examples),
+              help="Which kind of machines the site starts with (a target, or a hybrid example).")
 def init(target: str) -> None:
     """Print a commented example site file to start from: kprov init --target vsphere > site.yaml"""
-    from kprov.paths import asset_dir
-
-    click.echo((asset_dir("examples") / f"{target}.yaml").read_text(), nl=False)
+    click.echo(api.example(target), nl=False)
 
 
 @cli.command()
@@ -103,19 +88,13 @@ def init(target: str) -> None:
 @click.pass_obj
 def power(opts: Options, site_file: Path, node: str, action: str) -> None:
     """Power a bare-metal node on, off or through a cycle with its BMC, or show its power state."""
-    from kprov import machine
-
-    loaded = _load(site_file)
-    state = machine.power_node(loaded, node, action)  # type: ignore[arg-type]  # click checked the choice
-    opts.events.emit("power", "result", f"{node}: {state}", host=node, action=action, power=str(state))
+    api.power(site_file, node, action, events=opts.events)
 
 
 @cli.command()
 def schema() -> None:
     """Print the site file's JSON Schema (for editors)."""
-    from kprov.schema import site_schema
-
-    click.echo(json.dumps(site_schema(), indent=2))
+    click.echo(json.dumps(api.schema(), indent=2))
 
 
 @cli.command()
@@ -123,13 +102,7 @@ def schema() -> None:
 @click.pass_obj
 def render(opts: Options, site_file: Path) -> None:
     """Write the site workdir: Terraform root module, tfvars and Kubespray inventory."""
-    from kprov import pipeline
-    from kprov import render as render_mod
-
-    ctx = _context(opts, site_file, "render")
-    pipeline.validate(ctx.loaded)
-    render_mod.render(ctx.loaded, ctx.workdir)
-    opts.events.emit("render", "result", f"rendered into {ctx.workdir.root}", workdir=str(ctx.workdir.root))
+    api.render(site_file, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()
@@ -137,11 +110,7 @@ def render(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def plan(opts: Options, site_file: Path) -> None:
     """Show what Terraform would change and which Kubespray playbook would run."""
-    from kprov import pipeline
-
-    ctx = _context(opts, site_file, "plan")
-    pipeline.validate(ctx.loaded)
-    pipeline.plan(ctx)
+    api.plan(site_file, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()
@@ -150,24 +119,7 @@ def plan(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def up(opts: Options, site_file: Path, force: bool) -> None:
     """Make the site real: infra, inventory, SSH, preflight, Kubespray, kubeconfig, verify."""
-    if not force:
-        from kprov.fastpath import converged_workdir
-        from kprov.state import STAGES
-
-        workdir = converged_workdir(site_file, opts.workdir)
-        if workdir is not None:
-            for stage in STAGES:
-                opts.events.emit(stage, "stage_skip", "inputs unchanged since the last successful run")
-            opts.events.emit("up", "result", f"site is up; kubeconfig: {workdir / 'kubeconfig'}",
-                             kubeconfig=str(workdir / "kubeconfig"))
-            return
-    from kprov import pipeline
-
-    ctx = _context(opts, site_file, "up", force)
-    pipeline.validate(ctx.loaded)
-    pipeline.up(ctx)
-    opts.events.emit("up", "result", f"site is up; kubeconfig: {ctx.workdir.kubeconfig}",
-                     kubeconfig=str(ctx.workdir.kubeconfig))
+    api.up(site_file, force=force, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()
@@ -176,19 +128,15 @@ def up(opts: Options, site_file: Path, force: bool) -> None:
 @click.pass_obj
 def verify(opts: Options, site_file: Path, junit: Path | None) -> None:
     """Run testinfra checks on every node; exit 6 if any fails."""
-    from kprov import pipeline
-
-    pipeline.verify(_context(opts, site_file, "verify"), junit)
+    api.verify(site_file, junit=junit, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()
 @site_argument
 @click.pass_obj
 def status(opts: Options, site_file: Path) -> None:
-    """Show stages, nodes and lock holder of a site."""
-    from kprov import pipeline
-
-    pipeline.status(_context(opts, site_file, "status"))
+    """Show stages, nodes, the last runs and the lock holder of a site."""
+    api.status(site_file, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()
@@ -196,10 +144,7 @@ def status(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def kubeconfig(opts: Options, site_file: Path) -> None:
     """Print the path of the site's kubeconfig (export KUBECONFIG=$(kprov kubeconfig site.yaml))."""
-    ctx = _context(opts, site_file, "kubeconfig")
-    if not ctx.workdir.kubeconfig.exists():
-        raise UsageError(f"site {ctx.loaded.name} has no kubeconfig yet: run `kprov up` first")
-    click.echo(str(ctx.workdir.kubeconfig))
+    click.echo(str(api.kubeconfig(site_file, workdir=opts.workdir)))
 
 
 @cli.command()
@@ -209,11 +154,8 @@ def kubeconfig(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def down(opts: Options, site_file: Path, yes: bool, skip_reset: bool) -> None:
     """Reset the nodes (Kubespray reset.yml), then terraform destroy."""
-    from kprov import pipeline
-
-    ctx = _context(opts, site_file, "down")
-    pipeline.confirm_destroy(ctx.loaded.name, yes, lambda q: click.confirm(q, err=True))
-    pipeline.down(ctx, skip_reset=skip_reset)
+    api.down(site_file, yes=yes, ask=lambda q: click.confirm(q, err=True), skip_reset=skip_reset,
+             workdir=opts.workdir, events=opts.events)
 
 
 def main(argv: list[str] | None = None) -> None:

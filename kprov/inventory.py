@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
+from kprov.engine.workdir import private_dir, write_atomic
 from kprov.nodes import Node
-from kprov.site import Site
-from kprov.types import Role
-from kprov.workdir import private_dir, write_atomic
+from kprov.site.model import Site
+from kprov.site.types import Role
 
 
 class Unsafe(str):

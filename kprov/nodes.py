@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kprov.engine.workdir import write_atomic
 from kprov.errors import InfrastructureError
-from kprov.types import NodeSpec, Role
-from kprov.workdir import write_atomic
+from kprov.site.types import NodeSpec, Role
 
 
 class Node(BaseModel):

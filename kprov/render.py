@@ -17,14 +17,14 @@ from typing import Any
 import jinja2
 
 from kprov import __version__, inventory
+from kprov.engine.workdir import Workdir, private_dir, write_atomic
 from kprov.errors import UsageError
 from kprov.nodes import Node
 from kprov.paths import asset_dir
-from kprov.providers import target_for
-from kprov.providers.base import SiteContext, TerraformProvider
-from kprov.secrets import SecretRef
-from kprov.sitefile import LoadedSite
-from kprov.workdir import Workdir, private_dir, write_atomic
+from kprov.site.load import LoadedSite
+from kprov.site.secrets import SecretRef
+from kprov.targets import target_for
+from kprov.targets.base import SiteContext, TerraformProvider
 
 TFVARS = "kprov.auto.tfvars.json"
 
@@ -45,7 +45,8 @@ def site_context(loaded: LoadedSite) -> SiteContext:
         try:
             key = path.read_text().strip()
         except OSError as exc:
-            raise UsageError(f"ssh.public_key {path}: {exc.strerror} (VM targets put it on the new VMs)") from None
+            raise UsageError(f"ssh.public_key {path}: {exc.strerror}; new machines get it (create it: "
+                             f"ssh-keygen -t ed25519 -f {path.with_suffix('')})") from None
     net = site.network
     return SiteContext(site=site.metadata.name, description=site.metadata.description,
                        prefix_length=net.cidr.prefixlen, gateway=str(net.gateway) if net.gateway else None,
@@ -103,20 +104,21 @@ def _instances(loaded: LoadedSite) -> dict[str, dict[str, Any]]:
 def root_module(loaded: LoadedSite) -> str:
     site = loaded.site
     modules: list[dict[str, Any]] = []
-    blocks: list[dict[str, str]] = []
+    blocks: list[str] = []
     required: dict[str, TerraformProvider] = {}
+    credentials = credential_variables(loaded)
     for provider_name, p in site.providers.items():
         target = target_for(p.type)
         tf = target.terraform_provider(p)
         for name in target.instances(provider_name, p):
-            modules.append({"provider": name, "module": target.module, "local_name": tf.local_name if tf else None})
+            modules.append({"provider": name, "module": target.name, "local_name": tf.local_name if tf else None})
             if tf is not None:
-                blocks.append({"name": name, "target": target.name})
+                blocks.append(target.provider_block(name, credentials))
         if tf is not None:
-            required.setdefault(tf.local_name, tf)  # versions agree: checked in kprov.checks
+            required.setdefault(tf.local_name, tf)  # versions agree: checked in kprov.site.meaning
     backend = None if site.state.backend == "local" else site.state.backend
     return _jinja().get_template("terraform/root/main.tf.j2").render(
-        kprov_version=__version__, modules=modules, provider_blocks=blocks, credentials=credential_variables(loaded),
+        kprov_version=__version__, modules=modules, provider_blocks=blocks, credentials=credentials,
         required_providers=[required[k] for k in sorted(required)], backend=backend,
     )
 
@@ -166,10 +168,9 @@ def render_terraform(loaded: LoadedSite, workdir: Workdir) -> Path:
     write_atomic(tf / "main.tf", root_module(loaded))
     write_atomic(tf / TFVARS, json.dumps(tfvars(loaded), indent=2, sort_keys=True) + "\n")
     _write_files(tf, pool_files(loaded), owned=("boot",))
-    used = {target_for(p.type).module for p in loaded.site.providers.values()}
-    modules = asset_dir("terraform") / "modules"
+    used = {p.type: target_for(p.type) for p in loaded.site.providers.values()}
     for name in sorted(used):
-        _sync_tree(modules / name, tf / "modules" / name)
+        _sync_tree(used[name].module_dir(), tf / "modules" / name)
     return tf
 
 

@@ -85,7 +85,7 @@ def lock_held_by_another_process(path: Path, command: str = "up") -> Iterator[in
     The holder is killed on exit without releasing, as a crashed kprov would leave it."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import time; from pathlib import Path; from kprov.lock import SiteLock;"
+         "import time; from pathlib import Path; from kprov.engine.lock import SiteLock;"
          f"SiteLock(Path({str(path)!r}), {command!r}).acquire(); print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -18,7 +18,7 @@ import testinfra
 
 from kprov.events import Events
 from kprov.nodes import Node
-from kprov.verify.checks import SUITES, Check
+from kprov.verify.suites import SUITES, Check
 
 
 @dataclass(frozen=True)

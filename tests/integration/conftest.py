@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kprov.machine import tar_of
+from kprov.targets.baremetal.machine import tar_of
 
 HELPER = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "pxe_server" / "files" / "kprov-pxe"
 SSH_SHIM = """#!{python}
@@ -48,6 +48,6 @@ def pxe_server(tmp_path: Path) -> dict[str, str]:
 
 
 def run_machine(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``python -m kprov.machine ACTION``, as the bare-metal module's provisioners run it."""
-    return subprocess.run([sys.executable, "-m", "kprov.machine", action], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+    """``python -m kprov.targets.baremetal.machine ACTION``, as the bare-metal module's provisioners run it."""
+    return subprocess.run([sys.executable, "-m", "kprov.targets.baremetal.machine", action], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kprov.ansible import run_playbook, scrub_environment
 from kprov.errors import BootstrapError
 from kprov.events import Events
 from kprov.inventory import dump
-from kprov.kubespray import Kubespray
+from kprov.tools.ansible import run_playbook, scrub_environment
+from kprov.tools.kubespray import Kubespray
 
 SECRET = "hunter2-d41d8cd98f"
 

@@ -1,6 +1,7 @@
 """The baremetal Terraform module with real Terraform: it validates offline (it needs no provider), and a
-real apply runs kprov.machine through local-exec — here against a PXE server that does not answer, so the
-failure must come back as kprov's exit 4 naming the machine and the server, with the BMC secret nowhere."""
+real apply runs kprov.targets.baremetal.machine through local-exec — here against a PXE server that does not
+answer, so the failure must come back as kprov's exit 4 naming the machine and the server, with the BMC secret
+nowhere."""
 
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ echo "$3 $name" >> "{log}"
 
 
 def test_what_replaces_what_a_new_key_republishes_a_new_disk_or_os_reinstalls(tmp_path: Path) -> None:
-    """Real Terraform plans and applies of the module, with kprov.machine replaced by a recorder: the order and
-    kind of the actions kprov would take on the machine for each change of the site."""
+    """Real Terraform plans and applies of the module, with kprov.targets.baremetal.machine replaced by a recorder:
+    the order and kind of the actions kprov would take on the machine for each change of the site."""
     site = _site(tmp_path)
     log = tmp_path / "actions.log"
     recorder = tmp_path / "recorder"

@@ -1,4 +1,5 @@
-"""kprov.bmc over real Redfish: sushy-tools' emulator (fake systems driver) on loopback, with basic auth."""
+"""kprov.targets.baremetal.bmc over real Redfish: sushy-tools' emulator (fake systems driver) on loopback, with
+basic auth."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kprov.bmc import BmcAccess, BmcError, Power, connect, wait_for
+from kprov.targets.baremetal.bmc import BmcAccess, BmcError, Power, connect, wait_for
 from tests.conftest import write_metal_site
 from tests.integration.conftest import HELPER, INSTALLER, run_machine
 from tests.redfish_emulator import RedfishEmulator
@@ -130,7 +131,8 @@ def test_install_waits_for_the_installer_to_power_off_then_boots_the_disk(
         bmc.power_on()
         wait_for(bmc, Power.ON, timeout=30, interval=0.5)
     boot_ipxe = Path(env["KPROV_TEST_BOOT_IPXE"])
-    proc = subprocess.Popen([sys.executable, "-m", "kprov.machine", "install"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "kprov.targets.baremetal.machine", "install"],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None

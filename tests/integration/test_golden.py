@@ -15,10 +15,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kprov.providers import TARGETS
+from kprov.engine.workdir import Workdir
 from kprov.render import render, root_module, tfvars
-from kprov.sitefile import load_site
-from kprov.workdir import Workdir
+from kprov.site.load import load_site
+from kprov.targets import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -58,10 +58,10 @@ def test_render_matches_golden_and_is_fmt_clean(example: Path, tmp_path: Path) -
 
 def test_every_target_module_links_the_one_contract() -> None:
     modules = ROOT / "terraform" / "modules"
-    for target in TARGETS.values():
-        link = modules / target.module / "contract.tf"
+    for target in registry().values():
+        link = target.module_dir() / "contract.tf"
         assert link.is_symlink() and link.resolve() == (modules / "_contract" / "contract.tf").resolve()
-        assert 'variable "settings"' in (modules / target.module / "variables.tf").read_text()
+        assert 'variable "settings"' in (target.module_dir() / "variables.tf").read_text()
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "terraform" / "modules").rglob("*.tf")),

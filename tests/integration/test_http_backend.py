@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+from kprov.engine.stage import Session
 
+from kprov.engine.workdir import Workdir
 from kprov.events import Events
-from kprov.pipeline import Context
 from kprov.render import render
-from kprov.sitefile import load_site
-from kprov.workdir import Workdir
+from kprov.site.load import load_site
 from tests.conftest import site_data
 
 PASSWORD = "state-pw-5be1c0"
@@ -92,7 +92,7 @@ def test_state_goes_to_the_http_backend_with_a_password_from_env(write_site, bac
     workdir = Workdir.for_site(site, loaded.name)
     render(loaded, workdir)
     assert 'backend "http" {}' in (workdir.terraform / "main.tf").read_text()
-    tf = Context(loaded=loaded, workdir=workdir, events=Events()).terraform()
+    tf = Session(loaded=loaded, workdir=workdir, events=Events(), command="test").terraform()
     tf.init()
     tf.apply()
     assert store["state"] and b'"terraform_data"' in store["state"]

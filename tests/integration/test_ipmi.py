@@ -1,4 +1,4 @@
-"""kprov.bmc over real IPMI: pyghmi's BMC server (``tests/integration/ipmi_bmc.py``) on a loopback UDP port."""
+"""kprov.targets.baremetal.bmc over real IPMI: pyghmi's BMC server (``tests/integration/ipmi_bmc.py``) on a loopback UDP port."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kprov.bmc import BmcAccess, BmcError, Power, connect, ipmi_target, wait_for
+from kprov.targets.baremetal.bmc import BmcAccess, BmcError, Power, connect, ipmi_target, wait_for
 from tests.conftest import write_metal_site
 from tests.integration.conftest import run_machine
 from tests.redfish_emulator import free_port

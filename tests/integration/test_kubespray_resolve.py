@@ -11,8 +11,8 @@ import pytest
 
 from kprov.errors import BootstrapError
 from kprov.events import Events
-from kprov.kubespray import resolve, supported_versions
-from kprov.site import KubesprayRef
+from kprov.site.model import KubesprayRef
+from kprov.tools.kubespray import resolve, supported_versions
 from tests.conftest import STANDIN
 
 

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kprov.engine.workdir import Workdir
 from kprov.events import Events
 from kprov.render import render, root_module, tfvars
-from kprov.sitefile import load_site
-from kprov.terraform import Terraform, TerraformError
-from kprov.workdir import Workdir
+from kprov.site.load import load_site
+from kprov.tools.terraform import Terraform, TerraformError
 from tests.conftest import site_data
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")

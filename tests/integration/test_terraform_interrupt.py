@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from kprov.errors import Interrupted
 from kprov.events import Events, JsonSink
-from kprov.terraform import Terraform
+from kprov.tools.terraform import Terraform
 
 tf = Terraform(Path(sys.argv[1]), events=Events([JsonSink()]))
 tf.init()

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kprov.engine.workdir import Workdir
 from kprov.events import Events
 from kprov.render import credential_environment, render
-from kprov.sitefile import load_site
-from kprov.terraform import Terraform
-from kprov.workdir import Workdir
+from kprov.site.load import load_site
+from kprov.tools.terraform import Terraform
 from tests.vsphere import support
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

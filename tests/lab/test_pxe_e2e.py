@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kprov.machine import tar_of
+from kprov.targets.baremetal.machine import tar_of
 from tests.conftest import STANDIN
 from tests.lab import vm
 from tests.lab.nodes import SSH_OPTS, Lab

@@ -20,7 +20,7 @@ from tests.lab.nodes import Lab
 pytestmark = pytest.mark.lab
 
 NODES = [("cp1", ["control_plane", "etcd"]), ("w1", ["worker"]), ("w2", ["worker"])]
-STAGES = ["infra", "inventory", "ssh", "preflight", "bootstrap", "verify"]
+STAGES = ["infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
 
 
 @pytest.fixture(scope="module")

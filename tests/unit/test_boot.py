@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from kprov import boot
+from kprov.engine.workdir import Workdir
 from kprov.errors import UsageError
 from kprov.render import render, tfvars
-from kprov.sitefile import load_site
-from kprov.workdir import Workdir
+from kprov.site.load import load_site
+from kprov.targets.baremetal import boot
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "boot"
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKprovTestKeyOnlyForRendering someone@example\n"

@@ -4,8 +4,10 @@ import fcntl
 import os
 from pathlib import Path
 
-from kprov.fastpath import converged_key, converged_workdir
-from kprov.state import STAGES, StageState
+from kprov.engine.fastpath import converged_key, converged_workdir
+from kprov.engine.state import StageState
+
+STAGES = ["infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
 
 
 def _converge(tmp_path: Path) -> tuple[Path, Path, StageState]:
@@ -19,14 +21,21 @@ def _converge(tmp_path: Path) -> tuple[Path, Path, StageState]:
     state = StageState(work / "state.json")
     for s in STAGES:
         state.record(s, "fp")
-    state.record_converged(converged_key(site, work, ks), site.resolve(), ks)
+    state.record_converged(converged_key(site, work, ks), site.resolve(), ks, STAGES)
     return site, work, state
 
 
 def test_a_converged_site_with_unchanged_inputs_takes_the_fast_path(tmp_path: Path) -> None:
     site, work, _ = _converge(tmp_path)
-    assert converged_workdir(site, None) == work
-    assert converged_workdir(site, work) == work
+    assert converged_workdir(site, None) == (work, STAGES)
+    assert converged_workdir(site, work) == (work, STAGES)
+
+
+def test_a_stage_recorded_in_the_converged_run_but_forgotten_since_declines(tmp_path: Path) -> None:
+    site, _, state = _converge(tmp_path)
+    del state.data["stages"]["kubeconfig"]  # as if state.json were edited behind kprov's back
+    state._save()
+    assert converged_workdir(site, None) is None
 
 
 def test_any_changed_input_declines(tmp_path: Path) -> None:
@@ -58,4 +67,4 @@ def test_a_held_lock_declines_so_the_full_path_can_report_the_holder(tmp_path: P
         assert converged_workdir(site, None) is None
     finally:
         os.close(fd)
-    assert converged_workdir(site, None) == work
+    assert converged_workdir(site, None) == (work, STAGES)

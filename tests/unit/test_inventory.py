@@ -4,8 +4,8 @@ import yaml
 
 from kprov import inventory
 from kprov.nodes import Node
-from kprov.sitefile import load_site
-from kprov.types import Role
+from kprov.site.load import load_site
+from kprov.site.types import Role
 from tests.conftest import site_data
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kprov.errors import SiteError
-from kprov.sitefile import load_site
+from kprov.site.load import load_site
 from tests.conftest import site_data
 
 SITES = Path(__file__).parent.parent / "sites"

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from kprov.engine.fingerprint import fingerprint
+from kprov.engine.lock import SiteLock
+from kprov.engine.state import StageState
+from kprov.engine.workdir import Workdir, write_atomic
 from kprov.errors import LockHeld
-from kprov.lock import SiteLock
-from kprov.state import StageState, fingerprint
-from kprov.workdir import Workdir, write_atomic
 from tests.conftest import lock_held_by_another_process
 
 

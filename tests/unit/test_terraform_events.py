@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kprov.terraform import TerraformError, _diagnostic, _outputs, _parse, _summary
+from kprov.tools.terraform import TerraformError, _diagnostic, _outputs, _parse, _summary
 
 
 def test_non_json_lines_from_a_crashing_provider_are_skipped() -> None:

@@ -7,7 +7,7 @@
 #               network boot then hands on to its disk) and powers it on. Creating it installs the machine; it is
 #               replaced (reinstalled) only when the MAC, the OS or the disk changes. Destroying it powers the
 #               machine off.
-# The work is done by `python -m kprov.machine` (KPROV_PYTHON, set by kprov). BMC credentials are references
+# The work is done by `python -m kprov.targets.baremetal.machine` (KPROV_PYTHON, set by kprov). BMC credentials are references
 # ({env: NAME} / {file: PATH}) resolved in that process: no secret is ever in this state or in argv.
 
 terraform {
@@ -31,7 +31,7 @@ resource "terraform_data" "boot_files" {
 
   provisioner "local-exec" {
     interpreter = ["/bin/sh", "-c"]
-    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.machine publish"
+    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.targets.baremetal.machine publish"
     working_dir = path.root
     environment = { KPROV_MACHINE = jsonencode(self.input) }
   }
@@ -39,7 +39,7 @@ resource "terraform_data" "boot_files" {
   provisioner "local-exec" {
     when        = destroy
     interpreter = ["/bin/sh", "-c"]
-    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.machine unpublish"
+    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.targets.baremetal.machine unpublish"
     working_dir = path.root
     environment = { KPROV_MACHINE = jsonencode(self.output) }
   }
@@ -67,7 +67,7 @@ resource "terraform_data" "machine" {
 
   provisioner "local-exec" {
     interpreter = ["/bin/sh", "-c"]
-    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.machine install"
+    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.targets.baremetal.machine install"
     working_dir = path.root
     environment = { KPROV_MACHINE = jsonencode(self.input) }
   }
@@ -75,7 +75,7 @@ resource "terraform_data" "machine" {
   provisioner "local-exec" {
     when        = destroy
     interpreter = ["/bin/sh", "-c"]
-    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.machine power-off"
+    command     = "exec \"$${KPROV_PYTHON:?is set by kprov}\" -m kprov.targets.baremetal.machine power-off"
     working_dir = path.root
     environment = { KPROV_MACHINE = jsonencode(self.output) }
   }

@@ -1,0 +1,232 @@
+"""kprov's public surface: what the CLI calls, and what a program or a test should call instead of internals.
+
+Every function takes the site file's path, loads and validates it once (the only way a command gets a site),
+reports progress through ``events`` (default: nowhere) and returns a typed result or raises a
+:class:`~kprov.errors.KprovError` carrying its exit code. Commands that act on a site leave a run in
+``<workdir>/runs/`` whose ``events.jsonl`` holds the same events ``events`` received.
+
+This module imports nothing heavy at import time: a no-op ``up`` answers from :mod:`kprov.engine.fastpath`
+without the site model, Terraform, Ansible or testinfra.
+"""
+# ruff: noqa: PLC0415 - imports are deferred on purpose, see above
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kprov.events import Events, null_events
+
+if TYPE_CHECKING:
+    from kprov.commands.base import Ask
+    from kprov.engine.runner import StageOutcome
+    from kprov.engine.stage import Session
+    from kprov.site.load import LoadedSite
+    from kprov.tools.terraform import PlanResult
+    from kprov.verify import VerifyResult
+
+__all__ = ["UpResult", "Validation", "down", "example", "examples", "kubeconfig", "load", "plan", "power",
+           "render", "schema", "status", "targets", "up", "validate", "verify"]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A valid site: its name, its node count, and what deserves a look before ``up`` (not errors)."""
+
+    site: str
+    nodes: int
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpResult:
+    kubeconfig: Path
+    outcomes: tuple[StageOutcome, ...] = ()
+    skipped: tuple[str, ...] = ()
+    """Stages the no-op fast path reported unchanged (then ``outcomes`` is empty)."""
+    workdir: Path = field(default=Path())
+
+
+def load(site_file: Path | str) -> LoadedSite:
+    """Load and validate the site file: schema, meaning, and the Kubernetes version against the site's Kubespray
+    when that tree is on disk. Raises :class:`~kprov.errors.SiteError` with every problem found."""
+    from kprov.site.load import check_kubernetes_version, load_site
+    from kprov.tools.kubespray import local_tree
+
+    path = Path(site_file)
+    loaded = load_site(path, display_name=str(site_file))
+    check_kubernetes_version(loaded, local_tree(loaded.site.kubernetes.kubespray, loaded.base_dir))
+    return loaded
+
+
+def _session(site_file: Path | str, command: str, *, workdir: Path | None, events: Events | None,
+             force: bool = False, **options: Any) -> Session:
+    from kprov.engine.stage import Session
+    from kprov.engine.workdir import Workdir
+
+    loaded = load(site_file)
+    wd = Workdir.for_site(Path(site_file), loaded.name, workdir)
+    return Session(loaded=loaded, workdir=wd, events=events or null_events(), command=command, force=force,
+                   options=options)
+
+
+def validate(site_file: Path | str, *, events: Events | None = None) -> Validation:
+    """Check the site file without touching anything."""
+    from kprov.site.load import warnings
+
+    loaded = load(site_file)
+    found = tuple(warnings(loaded))
+    ev = events or null_events()
+    for w in found:
+        ev.emit("validate", "warning", w)
+    ev.emit("validate", "result", f"{site_file}: valid ({len(loaded.nodes)} nodes)", valid=True,
+            nodes=len(loaded.nodes), warnings=list(found))
+    return Validation(loaded.name, len(loaded.nodes), found)
+
+
+def render(site_file: Path | str, *, workdir: Path | None = None, events: Events | None = None) -> Path:
+    """Write the workdir (Terraform root module, tfvars, inventory); returns its path."""
+    from kprov.commands.base import execute
+    from kprov.commands.render import RENDER
+
+    session = _session(site_file, "render", workdir=workdir, events=events)
+    execute(RENDER, session)
+    root = session.workdir.root
+    session.events.emit("render", "result", f"rendered into {root}", workdir=str(root))
+    return root
+
+
+def plan(site_file: Path | str, *, workdir: Path | None = None, events: Events | None = None) -> PlanResult:
+    """What Terraform would change and which Kubespray playbook would run; changes nothing."""
+    from kprov.commands.base import execute
+    from kprov.commands.plan import PLAN
+
+    outcomes = execute(PLAN, _session(site_file, "plan", workdir=workdir, events=events))
+    result: PlanResult = outcomes[-1].result
+    return result
+
+
+def up(site_file: Path | str, *, force: bool = False, workdir: Path | None = None,
+       events: Events | None = None) -> UpResult:
+    """Make the site real; a converged site whose inputs did not change answers at once."""
+    ev = events or null_events()
+    if not force:
+        fast = _fast_up(Path(site_file), workdir, ev)
+        if fast is not None:
+            return fast
+    from kprov.commands import up as up_command
+    from kprov.commands.base import execute
+
+    session = _session(site_file, "up", workdir=workdir, events=ev, force=force)
+    outcomes = execute(up_command.UP, session, finish=up_command.finish)
+    return UpResult(session.workdir.kubeconfig, tuple(outcomes), workdir=session.workdir.root)
+
+
+def _fast_up(site_file: Path, workdir: Path | None, events: Events) -> UpResult | None:
+    from kprov.engine.fastpath import converged_workdir
+    from kprov.engine.runs import Run
+
+    found = converged_workdir(site_file, workdir)
+    if found is None:
+        return None
+    root, stages = found
+    run = Run(root / "runs", "up").attach(events)
+    for stage in stages:
+        events.emit(stage, "stage_skip", "inputs unchanged since the last successful run")
+    kubeconfig = root / "kubeconfig"
+    events.emit("up", "result", f"site is up; kubeconfig: {kubeconfig}", kubeconfig=str(kubeconfig))
+    run.close(events, result="ok", exit_code=0)
+    return UpResult(kubeconfig, skipped=tuple(stages), workdir=root)
+
+
+def down(site_file: Path | str, *, yes: bool = False, ask: Ask | None = None, skip_reset: bool = False,
+         workdir: Path | None = None, events: Events | None = None) -> list[StageOutcome]:
+    """Reset the nodes (unless ``skip_reset``), then destroy the machines. Needs ``yes`` or ``ask`` answering
+    yes on a terminal."""
+    from kprov.commands.base import execute
+    from kprov.commands.down import DOWN
+
+    session = _session(site_file, "down", workdir=workdir, events=events, skip_reset=skip_reset)
+    result: list[StageOutcome] = execute(DOWN, session, yes=yes, ask=ask)
+    return result
+
+
+def verify(site_file: Path | str, *, junit: Path | None = None, workdir: Path | None = None,
+           events: Events | None = None) -> VerifyResult:
+    """The post-install checks on every node; raises :class:`~kprov.errors.VerifyFailed` if one fails."""
+    from kprov.commands.base import execute
+    from kprov.commands.verify import VERIFY
+
+    outcomes = execute(VERIFY, _session(site_file, "verify", workdir=workdir, events=events, junit=junit))
+    result: VerifyResult = outcomes[-1].result
+    return result
+
+
+def status(site_file: Path | str, *, workdir: Path | None = None, events: Events | None = None) -> dict[str, Any]:
+    """Stages and when they last succeeded, nodes, the last runs with their result, and the lock holder."""
+    from kprov.commands.status import status as status_of
+
+    return status_of(_session(site_file, "status", workdir=workdir, events=events))
+
+
+def kubeconfig(site_file: Path | str, *, workdir: Path | None = None) -> Path:
+    """The site's kubeconfig; a :class:`~kprov.errors.UsageError` if the site was never brought up."""
+    from kprov.errors import UsageError
+
+    session = _session(site_file, "kubeconfig", workdir=workdir, events=None)
+    if not session.workdir.kubeconfig.exists():
+        raise UsageError(f"site {session.loaded.name} has no kubeconfig yet: run `kprov up` first")
+    return session.workdir.kubeconfig
+
+
+def power(site_file: Path | str, node: str, action: str, *, events: Events | None = None) -> str:
+    """Power a node on, off or through a cycle through its BMC (or read its state); returns the power state."""
+    from kprov.errors import UsageError
+    from kprov.targets import target_for
+
+    loaded = load(site_file)
+    known: list[str] = []
+    for pool_name, pool in loaded.pools.items():
+        provider = loaded.site.providers[str(pool.provider)]  # type: ignore[attr-defined]
+        target = target_for(provider.type)
+        names = target.bmc_nodes(pool)
+        if node in names:
+            state = target.power(loaded, node, action)
+            (events or null_events()).emit("power", "result", f"{node}: {state}", host=node, action=action,
+                                            power=state, pool=pool_name)
+            return state
+        known += names
+    raise UsageError(f"{node} is not a bare-metal node of site {loaded.name}"
+                     + (f" (those are: {', '.join(known)})" if known else " (it has none)"))
+
+
+def schema() -> dict[str, Any]:
+    """The site file's JSON Schema, every registered target's provider and pool models included."""
+    from kprov.site.schema import site_schema
+
+    return site_schema()
+
+
+def targets() -> list[str]:
+    """Names of the installed targets (kprov's own and plug-ins)."""
+    from kprov.targets import registry
+
+    return list(registry())
+
+
+def examples() -> list[str]:
+    """What ``kprov init --target`` accepts: every target, and kprov's hybrid examples."""
+    from kprov.paths import asset_dir
+
+    return [*targets(), *sorted(p.stem for p in asset_dir("examples").glob("hybrid-*.yaml"))]
+
+
+def example(name: str) -> str:
+    """A commented starting point for a site of target (or hybrid example) ``name``."""
+    from kprov.paths import asset_dir
+    from kprov.targets import registry
+
+    if name in registry():
+        return registry()[name].example()
+    return (asset_dir("examples") / f"{name}.yaml").read_text()

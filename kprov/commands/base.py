@@ -1,0 +1,71 @@
+"""What a command is, and how one is executed: confirmation, run record, site lock, stages, result."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from kprov.engine.lock import SiteLock
+from kprov.engine.runner import StageOutcome, run_stages
+from kprov.engine.runs import Run
+from kprov.engine.stage import Session, Stage
+from kprov.errors import KprovError, UsageError
+from kprov.exitcodes import ExitCode
+
+Ask = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command: its stages in order (they may depend on the site: targets add stages), whether it takes the
+    site lock, whether it leaves a run in the run store, and the question it must have answered first."""
+
+    name: str
+    stages: Callable[[Session], Sequence[Stage]]
+    locks: bool = True
+    records: bool = True
+    confirm: Callable[[Session], str] | None = None
+
+
+def confirm(question: str, *, yes: bool, ask: Ask | None) -> None:
+    """Go on only if ``yes`` was given or a person on a terminal said so."""
+    if yes:
+        return
+    if ask is None or not sys.stdin.isatty():
+        raise UsageError("refusing without confirmation: no terminal to ask on; pass --yes")
+    if not ask(question):
+        raise UsageError("not confirmed; nothing was changed")
+
+
+def execute(command: Command, session: Session, *, yes: bool = False, ask: Ask | None = None,
+            finish: Callable[[Session, list[StageOutcome]], Any] | None = None) -> Any:
+    """Run ``command`` on the session; ``finish`` turns the outcomes into the command's result (inside the run
+    and the lock, so its events are recorded too)."""
+    if command.confirm is not None:
+        confirm(command.confirm(session), yes=yes, ask=ask)
+    if command.records:
+        session.run = Run(session.workdir.ensure().runs, command.name).attach(session.events)
+    try:
+        lock = SiteLock(session.workdir.ensure().lock_file, command.name) if command.locks else nullcontext()
+        with lock:
+            outcomes = run_stages(session, command.stages(session))
+            result = finish(session, outcomes) if finish is not None else outcomes
+    except KprovError as exc:
+        _close(session, "failed", int(exc.exit_code), str(exc).splitlines()[0] if str(exc) else "")
+        raise
+    except KeyboardInterrupt:
+        _close(session, "interrupted", int(ExitCode.INTERRUPTED), "interrupted")
+        raise
+    except BaseException as exc:
+        _close(session, "error", int(ExitCode.ERROR), f"{type(exc).__name__}: {exc}")
+        raise
+    _close(session, "ok", int(ExitCode.OK))
+    return result
+
+
+def _close(session: Session, result: str, exit_code: int, message: str = "") -> None:
+    if session.run is not None:
+        session.run.close(session.events, result=result, exit_code=exit_code, message=message)

@@ -1,0 +1,8 @@
+"""``kprov render``: write the workdir (Terraform root, tfvars, inventory) to read before anything runs."""
+
+from __future__ import annotations
+
+from kprov.commands.base import Command
+from kprov.stages.render import Render
+
+RENDER = Command("render", lambda session: [Render()], locks=False, records=False)

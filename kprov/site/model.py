@@ -1,0 +1,163 @@
+"""The site file's model (``apiVersion: kprov.io/v1alpha1``, ``kind: Site``), validated by pydantic v2.
+
+Provider blocks are a union of every registered target's provider model (:mod:`kprov.targets`). Pools are
+validated in a second pass by their provider's target class, because which pool keys are allowed depends on the
+provider a pool names. :func:`kprov.site.load.load_site` runs both passes and the meaning checks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from kprov.site.secrets import SecretRef
+from kprov.site.types import DnsLabel, Identifier
+from kprov.targets import provider_config_type
+
+if TYPE_CHECKING:
+    ProviderConfig = Any
+else:
+    ProviderConfig = provider_config_type()
+
+API_VERSION = "kprov.io/v1alpha1"
+
+KubernetesVersion = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
+
+# Keys kprov writes to Kubespray itself; setting them in kubernetes.vars would silently fight the site file.
+MANAGED_VARS = {
+    "kube_version": "kubernetes.version",
+    "kube_network_plugin": "kubernetes.network_plugin",
+    "kube_pods_subnet": "kubernetes.pods_cidr",
+    "kube_service_addresses": "kubernetes.services_cidr",
+    "kube_network_node_prefix": "kubernetes.node_prefix",
+    "kubeconfig_localhost": None,
+    "artifacts_dir": None,
+    "ansible_user": "ssh.user",
+    "ansible_ssh_private_key_file": "ssh.private_key",
+}
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors everywhere: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metadata(Strict):
+    name: DnsLabel
+    description: Annotated[str, StringConstraints(max_length=1024)] = ""
+    """Free text (owner, ticket, purpose). Reaches Terraform (VM notes on targets that have them) and Ansible."""
+
+
+class KubesprayRef(Strict):
+    version: Annotated[str, StringConstraints(pattern=r"^v\d+\.\d+\.\d+$")] | None = None
+    path: str | None = None
+    repo: str = "https://github.com/kubernetes-sigs/kubespray.git"
+    venv: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.version is None) == (self.path is None):
+            raise ValueError("give exactly one of 'version' (a tag such as v2.31.0) or 'path'")
+        return self
+
+
+class Kubernetes(Strict):
+    version: KubernetesVersion
+    network_plugin: Literal["calico", "flannel", "cilium", "kube-ovn", "kube-router", "macvlan",
+                            "custom_cni", "cni", "none"] = "calico"
+    container_manager: Literal["containerd", "crio", "docker"] = "containerd"
+    pods_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.233.64.0/18")
+    services_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.233.0.0/18")
+    node_prefix: Annotated[int, Field(ge=16, le=28)] = 24
+    kubespray: KubesprayRef
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        if isinstance(value, float | int):
+            raise ValueError(f'must be a quoted string such as "1.35.4", not the number {value}')
+        if isinstance(value, str) and value.startswith("v"):
+            raise ValueError(f'write the version without a leading "v": "{value[1:]}"')
+        return value
+
+    @field_validator("vars")
+    @classmethod
+    def _not_managed(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key in MANAGED_VARS:
+                where = MANAGED_VARS[key]
+                hint = f"set {where} instead" if where else "kprov manages it"
+                raise ValueError(f"'{key}' cannot be set here: {hint}")
+        return value
+
+
+class Ssh(Strict):
+    user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "root"
+    private_key: str
+    public_key: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    connect_timeout: Annotated[int, Field(ge=1, le=3600)] = 300
+    """How long ``up`` waits for every node to answer SSH, in seconds."""
+
+
+class Network(Strict):
+    cidr: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address | None = None
+    dns: list[ipaddress.IPv4Address] = Field(default_factory=list)
+    domain: str | None = None
+
+
+class StateBackend(Strict):
+    """Where Terraform keeps state. ``http`` is GitLab's managed state (or any Terraform http backend); its
+    settings reach Terraform as ``TF_HTTP_*`` environment variables, never in a file or argv."""
+
+    backend: Literal["local", "http"] = "local"
+    address: str | None = None
+    lock_address: str | None = None
+    unlock_address: str | None = None
+    username: str | None = None
+    password: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _http_needs_address(self) -> Self:
+        if self.backend == "http" and not self.address:
+            raise ValueError("the http backend needs 'address'")
+        if self.backend == "local" and (self.address or self.password or self.username):
+            raise ValueError("address, username and password apply to backend: http only")
+        return self
+
+    def environment(self, base: Path) -> dict[str, str]:
+        """Backend settings as Terraform reads them from the environment."""
+        if self.backend != "http":
+            return {}
+        env = {"TF_HTTP_ADDRESS": self.address or ""}
+        if self.lock_address:
+            env["TF_HTTP_LOCK_ADDRESS"] = self.lock_address
+            env["TF_HTTP_LOCK_METHOD"] = "POST"
+        if self.unlock_address:
+            env["TF_HTTP_UNLOCK_ADDRESS"] = self.unlock_address
+            env["TF_HTTP_UNLOCK_METHOD"] = "DELETE"
+        if self.username:
+            env["TF_HTTP_USERNAME"] = self.username
+        if self.password is not None:
+            env["TF_HTTP_PASSWORD"] = self.password.resolve(base)
+        return env
+
+
+class Site(Strict):
+    api_version: Literal["kprov.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Site"]
+    metadata: Metadata
+    kubernetes: Kubernetes
+    ssh: Ssh
+    network: Network
+    providers: Annotated[dict[Identifier, ProviderConfig], Field(min_length=1)]
+    pools: Annotated[dict[DnsLabel, dict[str, Any]], Field(min_length=1)]
+    state: StateBackend = StateBackend()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -1,0 +1,26 @@
+"""Running a testinfra suite (:mod:`kprov.verify`) on the session's nodes, for the preflight and verify stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kprov import verify as verify_mod
+from kprov.engine.stage import Session
+from kprov.errors import KprovError
+
+
+def run_suite(session: Session, *, suite: str, stage: str, junit: Path | None) -> verify_mod.VerifyResult:
+    """Run a check suite on every node, show its host-by-check table, and write JUnit if asked."""
+    nodes = session.nodes
+    result = verify_mod.verify(nodes, session.ssh_config(nodes), session.events, suite=suite, stage=stage,
+                               context={"kubernetes_version": session.site.kubernetes.version})
+    session.events.emit(stage, "table", "", **result.table())
+    if junit is not None:
+        verify_mod.write_junit(result, junit)
+    return result
+
+
+def require(result: verify_mod.VerifyResult, error: type[KprovError], what: str) -> verify_mod.VerifyResult:
+    if not result.ok:
+        raise error(f"{what}: {len(result.failed)} check(s) failed: {result.failure_detail}")
+    return result

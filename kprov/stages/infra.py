@@ -1,0 +1,56 @@
+"""``infra``: render the Terraform root module, then terraform init, plan and apply; read back the nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kprov import nodes as nodes_mod
+from kprov import render
+from kprov.engine.fingerprint import file_digest
+from kprov.engine.stage import Session, Stage
+from kprov.nodes import Node
+from kprov.tools.terraform import ChangeSummary
+
+
+@dataclass(frozen=True)
+class InfraResult:
+    nodes: tuple[Node, ...]
+    applied: ChangeSummary | None
+    """What the apply changed; None when the plan had no changes."""
+
+
+def terraform_inputs(session: Session) -> str:
+    tf = session.workdir.terraform
+    return file_digest(tf / "main.tf", tf / render.TFVARS, tf / "modules")
+
+
+class Infra(Stage):
+    name = "infra"
+
+    def describe(self, session: Session) -> str:
+        return "terraform init, plan, apply"
+
+    def prepare(self, session: Session) -> None:
+        render.render_terraform(session.loaded, session.workdir)
+
+    def fingerprint(self, session: Session) -> str:
+        return terraform_inputs(session)
+
+    def still_done(self, session: Session) -> bool:
+        return bool(nodes_mod.load(session.workdir.nodes_file))
+
+    def restore(self, session: Session) -> None:
+        session.nodes = session.known_nodes()
+
+    def run(self, session: Session) -> InfraResult:
+        tf = session.terraform()
+        tf.check_version()
+        tf.init()
+        plan = tf.plan(out=session.run_dir / "tfplan")
+        applied = None
+        if plan.changes:
+            applied = tf.apply(session.run_dir / "tfplan").summary
+            session.events.emit(self.name, "info", f"applied: {applied}")
+        session.nodes = nodes_mod.from_output(tf.output().get("nodes"), session.spec_order())
+        nodes_mod.save(session.workdir.nodes_file, session.nodes)
+        return InfraResult(tuple(session.nodes), applied)

@@ -1,0 +1,74 @@
+"""The ``baremetal`` target plug-in: its pools, checks and module data, the PXE server stage it runs before
+Terraform, the environment its module's provisioners need, and ``kprov power`` for its machines."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from kprov.site.types import NodeSpec
+from kprov.targets.baremetal import boot
+from kprov.targets.baremetal.model import BaremetalPool, BaremetalProvider
+from kprov.targets.base import Loc, SiteContext, Target, zone_label
+
+if TYPE_CHECKING:
+    from kprov.engine.stage import Session, Stage
+    from kprov.site.load import LoadedSite
+
+
+class Baremetal(Target[BaremetalProvider, BaremetalPool]):
+    name = "baremetal"
+    needs_public_key = True
+    provider_model = BaremetalProvider
+    pool_model = BaremetalPool
+
+    def nodes(self, pool_name: str, pool: BaremetalPool, provider_name: str, provider: BaremetalProvider,
+              ssh_user: str) -> list[NodeSpec]:
+        return [
+            NodeSpec(name=m.name, pool=pool_name, provider=provider_name, roles=tuple(dict.fromkeys(pool.roles)),
+                     ip=str(m.ip), access_ip=str(m.ip), ssh_user=ssh_user,
+                     labels={**zone_label(pool.zone), **pool.labels, **m.labels}, mac=m.mac,
+                     loc=("pools", pool_name, "machines", i))
+            for i, m in enumerate(pool.machines)
+        ]
+
+    def check(self, pool_name: str, pool: BaremetalPool, provider: BaremetalProvider) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []  # duplicate MACs are a site-wide check (kprov.site.meaning)
+        for i, m in enumerate(pool.machines):
+            if provider.pxe.dhcp.range and provider.pxe.dhcp.range[0] <= m.ip <= provider.pxe.dhcp.range[1]:
+                problems.append((("machines", i, "ip"), f"{m.ip} is inside the PXE DHCP range "
+                                 f"{provider.pxe.dhcp.range[0]}-{provider.pxe.dhcp.range[1]}: another machine "
+                                 "could lease it while installing"))
+        return problems
+
+    def settings(self, pool_name: str, pool: BaremetalPool, provider: BaremetalProvider,
+                 ctx: SiteContext) -> dict[str, Any]:
+        return {"machines": {m.name: boot.machine_settings(m, provider, ctx) for m in pool.machines}}
+
+    def files(self, pool_name: str, pool: BaremetalPool, provider: BaremetalProvider,
+              ctx: SiteContext) -> dict[str, str]:
+        return {f"boot/{m.name}/{rel}": text for m in pool.machines
+                for rel, text in boot.files(m, provider, ctx).items()}
+
+    def boot_timeout(self, provider: BaremetalProvider) -> int:
+        return provider.os.timeout
+
+    def stages_before_infra(self, loaded: LoadedSite) -> list[Stage]:
+        from kprov.targets.baremetal.pxe import PxeStage  # noqa: PLC0415 - needs the engine, only for `up`
+
+        return [PxeStage()]
+
+    def terraform_environment(self, session: Session) -> dict[str, str]:
+        # The module's provisioners run `python -m kprov.targets.baremetal.machine` with this interpreter, reach
+        # the PXE server through the site's ssh_config, and forget host keys of reinstalled machines.
+        return {"KPROV_PYTHON": sys.executable, "KPROV_SSH_CONFIG": str(session.ssh_config([])),
+                "KPROV_KNOWN_HOSTS": str(session.workdir.known_hosts),
+                "KPROV_SITE_DIR": str(session.loaded.base_dir)}
+
+    def bmc_nodes(self, pool: BaremetalPool) -> list[str]:
+        return [m.name for m in pool.machines]
+
+    def power(self, loaded: LoadedSite, node: str, action: str) -> str:
+        from kprov.targets.baremetal import machine  # noqa: PLC0415
+
+        return str(machine.power_node(loaded, node, action))  # type: ignore[arg-type]  # the CLI checked it

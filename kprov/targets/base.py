@@ -1,0 +1,155 @@
+"""The contract every target (static, vsphere, libvirt, ...) fulfils, kprov's own and outside plug-ins alike.
+
+A target is a Python class registered in the ``kprov.targets`` entry-point group (schemas of its provider block
+and pool options, meaning checks, the data its Terraform module needs, the stages and environment it adds), a
+template folder ``templates/terraform/<name>/`` and a Terraform module ``terraform/modules/<name>/``. Every
+module takes the same ``pool``/``nodes``/``settings`` variables and returns the same ``nodes`` output (see
+:mod:`kprov.targets.contract`), so the inventory, SSH and verify stages never know which target made a node.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import jinja2
+from pydantic import BaseModel
+
+from kprov.errors import UsageError
+from kprov.paths import asset_dir
+from kprov.site.secrets import SecretRef
+from kprov.site.types import NodeSpec
+
+if TYPE_CHECKING:
+    from kprov.engine.stage import Session, Stage
+    from kprov.site.load import LoadedSite
+
+Loc = tuple[str | int, ...]
+P = TypeVar("P", bound=BaseModel)
+Q = TypeVar("Q", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """What every target may need from the rest of the site when it renders a pool."""
+
+    site: str
+    description: str
+    prefix_length: int
+    gateway: str | None
+    dns: tuple[str, ...]
+    domain: str | None
+    ssh_public_key: str
+    ssh_user: str = "root"
+
+
+@dataclass(frozen=True)
+class TerraformProvider:
+    """A Terraform provider a target needs, pinned in the rendered ``required_providers``."""
+
+    local_name: str
+    source: str
+    version: str
+
+
+class Target(ABC, Generic[P, Q]):
+    """One kind of machine source. Subclasses are registered in :mod:`kprov.targets`."""
+
+    name: ClassVar[str]
+    """The ``type`` of its provider blocks, its entry-point name, and the name of its module and templates."""
+    needs_public_key: ClassVar[bool] = False
+    provider_model: ClassVar[type[BaseModel]]
+    pool_model: ClassVar[type[BaseModel]]
+
+    @abstractmethod
+    def nodes(self, pool_name: str, pool: Q, provider_name: str, provider: P, ssh_user: str) -> list[NodeSpec]:
+        """The nodes a pool asks for, in the order the user wrote them."""
+
+    def check(self, pool_name: str, pool: Q, provider: P) -> list[tuple[Loc, str]]:
+        """Meaning checks beyond the schema; locations are relative to the pool."""
+        return []
+
+    def settings(self, pool_name: str, pool: Q, provider: P, ctx: SiteContext) -> dict[str, Any]:
+        """Target-specific, non-secret module input for one pool (goes to ``kprov.auto.tfvars.json``)."""
+        return {}
+
+    def terraform_provider(self, provider: P) -> TerraformProvider | None:
+        """The Terraform provider this target's module needs (None: no provider, like ``static``)."""
+        return None
+
+    def provider_settings(self, provider: P) -> dict[str, Any]:
+        """Non-secret settings of a provider block (goes to ``kprov.auto.tfvars.json`` as ``providers.NAME``)."""
+        return {}
+
+    def instances(self, provider_name: str, provider: P) -> dict[str, dict[str, Any]]:
+        """Terraform provider configurations this provider block needs, by name, with their settings.
+
+        One for most targets; a target that talks to several endpoints (libvirt: one per hypervisor host) has
+        one per endpoint, each with its own module instance."""
+        return {provider_name: self.provider_settings(provider)}
+
+    def instance_of(self, provider_name: str, provider: P, pool: Q, index: int) -> str:
+        """Which instance makes the pool's ``index``-th node."""
+        return provider_name
+
+    def files(self, pool_name: str, pool: Q, provider: P, ctx: SiteContext) -> dict[str, str]:
+        """Files the pool's module reads, by path relative to the Terraform root (bare metal: boot files)."""
+        return {}
+
+    def boot_timeout(self, provider: P) -> int:
+        """Seconds a new node of this target may take to answer SSH (beyond ``ssh.connect_timeout``)."""
+        return 0
+
+    def credentials(self, provider: P) -> dict[str, str | SecretRef]:
+        """Provider credentials by variable suffix; each reaches Terraform only as ``TF_VAR_<name>_<suffix>``."""
+        return {}
+
+    # Where the target's files are. kprov's own targets keep them in kprov's assets; a plug-in overrides these.
+
+    def module_dir(self) -> Path:
+        """The target's Terraform module (copied into the workdir as ``modules/<name>``)."""
+        return asset_dir("terraform") / "modules" / self.name
+
+    def template_dir(self) -> Path:
+        """The target's templates: ``provider.tf.j2`` (its provider block in the root module) and its own."""
+        return asset_dir("templates") / "terraform" / self.name
+
+    def example(self) -> str:
+        """A commented site file to start from (``kprov init --target <name>``)."""
+        return (asset_dir("examples") / f"{self.name}.yaml").read_text()
+
+    def provider_block(self, instance: str, credentials: Collection[str]) -> str:
+        """The root module's ``provider`` block for one instance: structure only, values come from variables
+        (``credentials``: the names of the site's credential variables)."""
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.template_dir())), undefined=jinja2.StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 - HCL, and only validated identifiers reach it
+        )
+        return env.get_template("provider.tf.j2").render(name=instance, credentials=credentials)
+
+    # What the target adds to the engine: stages, Terraform's environment, machine actions.
+
+    def stages_before_infra(self, loaded: LoadedSite) -> list[Stage]:
+        """Stages that must run before Terraform makes this target's machines (bare metal: its PXE server)."""
+        return []
+
+    def terraform_environment(self, session: Session) -> dict[str, str]:
+        """Environment the target's module needs at plan/apply time (never secrets of the site file)."""
+        return {}
+
+    def power(self, loaded: LoadedSite, node: str, action: str) -> str:
+        """``kprov power``: act on one of the target's machines through its BMC; returns the power state."""
+        raise UsageError(f"{node}: machines of target {self.name} have no BMC kprov can drive")
+
+    def bmc_nodes(self, pool: Q) -> list[str]:
+        """The pool's nodes whose power ``kprov power`` can drive."""
+        return []
+
+
+def zone_label(zone: str | None) -> dict[str, str]:
+    """A pool's ``zone`` as the well-known topology label the scheduler spreads by."""
+    return {"topology.kubernetes.io/zone": zone} if zone else {}

@@ -1,0 +1,80 @@
+"""``libvirt``: VMs on one or more KVM hosts (dmacvicar/libvirt), local or over ``qemu+ssh://``.
+
+A base volume from an image path or URL, a copy-on-write volume of the asked size per node, and a cloud-init
+ISO with the user, SSH key, hostname and a *static* network config: the node's address is known before it
+boots, so kprov never has to find a DHCP lease (the top complaint about libvirt provisioning). Each host is its
+own provider configuration; a pool's VMs go round-robin over its hosts, or only to the hosts it names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from kprov.site.types import Identifier
+from kprov.targets.base import Loc, SiteContext, TerraformProvider
+from kprov.targets.vm import VmPool, VmTarget
+
+LIBVIRT_PROVIDER_VERSION = "0.8.3"
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+Uri = Annotated[str, StringConstraints(pattern=r"^qemu(\+ssh|\+tls|\+tcp)?://[^\s]*/(system|session)(\?[^\s]*)?$")]
+
+
+class LibvirtProvider(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["libvirt"]
+    hosts: Annotated[dict[Identifier, Uri], Field(min_length=1)]
+    """Hypervisors by name: ``qemu:///system`` or ``qemu+ssh://user@host/system``."""
+    image: Annotated[str, StringConstraints(pattern=r"^(/|https?://)[^\s]+$")]
+    """Base image: an absolute path on the hosts or an http(s) URL (a cloud image with cloud-init)."""
+    storage_pool: Name = "default"
+    bridge: Name | None = None
+    network: Name | None = None
+    terraform_provider_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = (
+        LIBVIRT_PROVIDER_VERSION)
+
+    @model_validator(mode="after")
+    def _one_network(self) -> Self:
+        if (self.bridge is None) == (self.network is None):
+            raise ValueError("give exactly one of 'bridge' (a host bridge) or 'network' (a libvirt network)")
+        return self
+
+
+class LibvirtPool(VmPool):
+    hosts: list[Identifier] | None = None
+    """Put the pool's VMs only on these hosts (default: all, round-robin)."""
+
+
+class Libvirt(VmTarget[LibvirtProvider, LibvirtPool]):
+    name = "libvirt"
+    provider_model = LibvirtProvider
+    pool_model = LibvirtPool
+
+    def check_pool(self, pool: LibvirtPool, provider: LibvirtProvider) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
+        for i, host in enumerate(pool.hosts or []):
+            if host not in provider.hosts:
+                problems.append((("hosts", i), f"host {host} is not one of the provider's hosts"))
+        return problems
+
+    def terraform_provider(self, provider: LibvirtProvider) -> TerraformProvider:
+        return TerraformProvider("libvirt", "dmacvicar/libvirt", provider.terraform_provider_version)
+
+    def instances(self, provider_name: str, provider: LibvirtProvider) -> dict[str, dict[str, Any]]:
+        return {f"{provider_name}_{host}": {"uri": uri} for host, uri in provider.hosts.items()}
+
+    def instance_of(self, provider_name: str, provider: LibvirtProvider, pool: LibvirtPool, index: int) -> str:
+        hosts = pool.hosts or list(provider.hosts)
+        return f"{provider_name}_{hosts[index % len(hosts)]}"
+
+    def settings(self, pool_name: str, pool: LibvirtPool, provider: LibvirtProvider,
+                 ctx: SiteContext) -> dict[str, Any]:
+        return {
+            "site": ctx.site, "image": provider.image, "storage_pool": provider.storage_pool,
+            "bridge": provider.bridge, "network": provider.network, "cpus": pool.cpus,
+            "memory_mib": pool.memory_mib, "disk_gib": pool.disk_gib, "prefix_length": ctx.prefix_length,
+            "gateway": ctx.gateway, "dns": list(ctx.dns), "domain": ctx.domain,
+            "ssh_public_key": ctx.ssh_public_key,
+        }

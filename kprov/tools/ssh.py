@@ -1,0 +1,125 @@
+"""SSH to the nodes: one ``ssh_config`` per site, host keys recorded (accept-new) in the workdir's
+``known_hosts``, connection multiplexing, and a parallel wait until every node answers.
+
+Host keys are never ignored: a node whose key changed is an error that names the file and line to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from kprov.engine.workdir import Workdir, private_dir, write_atomic
+from kprov.errors import InfrastructureError
+from kprov.events import Events
+from kprov.nodes import Node
+
+STAGE = "ssh"
+
+
+def control_dir(workdir: Workdir) -> Path:
+    """Sockets for ControlMaster live in a short private path: a socket path must fit in 108 bytes."""
+    digest = hashlib.sha256(str(workdir.root).encode()).hexdigest()[:12]
+    base = Path(f"/tmp/kprov-{os.getuid()}")  # noqa: S108 - checked below: ours, not a link, 0700
+    private_dir(base)
+    st = base.lstat()
+    if base.is_symlink() or st.st_uid != os.getuid():
+        raise InfrastructureError(f"{base} is not a private directory of this user: remove it")
+    return private_dir(base / digest)
+
+
+def write_config(workdir: Workdir, nodes: Sequence[Node], private_key: Path, port: int) -> Path:
+    """The one ssh_config every tool uses (ssh, Ansible via ``-F``, testinfra)."""
+    lines = [
+        "# Written by kprov; every SSH connection to this site's nodes uses it.",
+        "Host *",
+        f"  IdentityFile {_quote(private_key)}",
+        "  IdentitiesOnly yes",
+        f"  UserKnownHostsFile {_quote(workdir.known_hosts)}",
+        "  StrictHostKeyChecking accept-new",
+        "  BatchMode yes",
+        "  ConnectTimeout 10",
+        "  ServerAliveInterval 15",
+        "  ControlMaster auto",
+        f"  ControlPath {control_dir(workdir)}/%C",
+        "  ControlPersist 60s",
+        "  LogLevel ERROR",
+        f"  Port {port}",
+    ]
+    for n in nodes:
+        lines += [f"Host {n.name}", f"  HostName {n.access_ip}", f"  User {n.ssh_user}"]
+    if not workdir.known_hosts.exists():
+        write_atomic(workdir.known_hosts, "")
+    write_atomic(workdir.ssh_config, "\n".join(lines) + "\n")
+    return workdir.ssh_config
+
+
+def _quote(path: Path) -> str:
+    text = str(path)
+    if any(c in text for c in '"\n'):
+        raise InfrastructureError(f"path cannot be used in ssh_config: {text!r}")
+    return f'"{text}"'
+
+
+def ssh_argv(config: Path, node: Node, *command: str) -> list[str]:
+    return ["ssh", "-F", str(config), "-l", node.ssh_user, node.access_ip, "--", *command]
+
+
+@dataclass(frozen=True)
+class Reach:
+    node: str
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+_FATAL = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed", "Permission denied")
+
+
+def probe(config: Path, node: Node) -> tuple[bool, str]:
+    try:
+        proc = subprocess.run(ssh_argv(config, node, "true"), capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        return False, "ssh timed out"
+    err = proc.stderr.strip().splitlines()
+    return proc.returncode == 0, (err[-1] if err else f"ssh exit code {proc.returncode}")
+
+
+def wait_for(config: Path, nodes: Sequence[Node], timeout: float, events: Events,
+             known_hosts: Path | None = None) -> list[Reach]:
+    """Wait, in parallel, until every node accepts SSH, or raise naming each node that did not."""
+
+    def one(node: Node) -> Reach:
+        start = time.monotonic()
+        error = ""
+        while True:
+            ok, error = probe(config, node)
+            took = time.monotonic() - start
+            if ok:
+                events.emit(STAGE, "progress", "reachable", host=node.name, seconds=round(took, 2))
+                return Reach(node.name, True, took)
+            if any(f in error for f in _FATAL):
+                if "IDENTIFICATION HAS CHANGED" in error or "verification failed" in error:
+                    error = (f"host key of {node.access_ip} changed; if the machine was reinstalled, "
+                             f"remove its line from {known_hosts or 'the known_hosts file'}")
+                return Reach(node.name, False, took, error)
+            if took >= timeout:
+                return Reach(node.name, False, took, error)
+            time.sleep(min(2.0, max(0.2, timeout - took)))
+
+    with ThreadPoolExecutor(max_workers=min(32, max(1, len(nodes)))) as pool:
+        results = list(pool.map(one, nodes))
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        events.emit(STAGE, "error", f"unreachable: {r.error}", host=r.node)
+    if failed:
+        detail = "; ".join(f"{r.node}: {r.error}" for r in failed)
+        raise InfrastructureError(f"SSH stage: {len(failed)} node(s) not reachable: {detail}")
+    return results
