@@ -131,7 +131,8 @@ def _sync_tree(src: Path, dst: Path) -> None:
             continue
         target = dst / f.relative_to(src)
         if not target.exists() or not filecmp.cmp(f, target, shallow=False):
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not target.parent.is_dir():
+                private_dir(target.parent)
             shutil.copyfile(f, target)
             target.chmod(0o600)
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
-    """Write via a temp file + rename in the same folder, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write via a temp file + rename in the same folder, so a crash never leaves half a file. Folders it has to
+    create are private (0700), like the rest of the workdir."""
+    if not path.parent.is_dir():
+        private_dir(path.parent)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -33,8 +35,16 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) as 0700, and tighten it if it already existed."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``path`` and every missing parent as 0700 (``mkdir(parents=True)`` would leave the parents at the
+    umask's 0755), and tighten ``path`` if it already existed."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)
     path.chmod(0o700)
     return path
 
