@@ -69,7 +69,7 @@ class HumanSink:
         if self._console is None:
             from rich.console import Console  # noqa: PLC0415 - deferred import, see TYPE_CHECKING above
 
-            self._console = Console(stderr=True, highlight=False)
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._console
 
     def _stop_status(self) -> None:
