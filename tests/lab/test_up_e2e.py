@@ -3,6 +3,7 @@ ansible-runner (through the Kubespray stand-in) and testinfra over SSH. Steps ru
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from kprov import api
+from kprov.events import Events, JsonSink
 from kprov.exitcodes import ExitCode
 from tests.conftest import site_data
 from tests.lab.nodes import Lab
@@ -57,6 +60,15 @@ def _stage_events(events: list[dict[str, Any]], kind: str) -> list[str]:
     return [e["stage"] for e in events if e["event"] == kind]
 
 
+def _last_run(site: Path, command: str) -> Path:
+    runs = sorted((site.parent / ".kprov" / "lab" / "runs").glob(f"*-{command}"))
+    return runs[-1]
+
+
+def _recorded(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+
+
 def _listening(lab: Lab, node: str) -> set[int]:
     out = lab.ssh(node, "ss", "-Htln").stdout
     return {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
@@ -78,6 +90,10 @@ def test_up_builds_the_site_and_verifies_it(lab: Lab, site: Path) -> None:
     assert {(e["host"], e["data"]["check"]) for e in checks} >= {("w2", "kubelet"), ("cp1", "kube-apiserver"),
                                                                  ("cp1", "etcd"), ("w1", "kubelet-version")}
     assert all(e["data"]["ok"] for e in checks)
+    run = _last_run(site, "up")
+    assert _recorded(run) == events  # the run store holds exactly what --output json printed
+    assert json.loads((run / "result.json").read_text())["result"] == "ok"
+    assert (run / "ansible" / "artifacts").is_dir() and (run / "junit-post-install.xml").is_file()
 
 
 def test_verify_passes_and_writes_junit(site: Path) -> None:
@@ -104,15 +120,25 @@ def test_status_and_kubeconfig_report_the_converged_site(site: Path) -> None:
     assert [n["name"] for n in status["nodes"]] == ["cp1", "w1", "w2"]
     assert status["nodes"][1]["labels"] == {"kprov.io/zone": "lab-a"}
     assert status["lock"] is None
+    assert [r["command"] for r in status["runs"]][:3] == ["up", "verify", "up"]
+    assert {r["result"] for r in status["runs"]} == {"ok"}
     proc, _ = kprov("kubeconfig", str(site))
     assert proc.stdout.strip() == status["kubeconfig"] == str(site.parent / ".kprov" / "lab" / "kubeconfig")
 
 
-def test_force_reruns_every_stage(site: Path) -> None:
-    proc, events = kprov("up", "--force", str(site))
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def test_force_through_the_api_reruns_every_stage_and_records_what_it_streamed(site: Path) -> None:
+    stream = io.StringIO()
+    result = api.up(site, force=True, events=Events([JsonSink(stream)]))
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert _stage_events(events, "stage_done") == STAGES
     assert _stage_events(events, "stage_skip") == []
+    assert [o.stage for o in result.outcomes] == STAGES and {o.status for o in result.outcomes} == {"ran"}
+    assert result.kubeconfig == site.parent / ".kprov" / "lab" / "kubeconfig"
+    assert _recorded(_last_run(site, "up")) == events
+    # and the no-op fast path records its run too
+    stream = io.StringIO()
+    assert api.up(site, events=Events([JsonSink(stream)])).skipped == tuple(STAGES)
+    assert _recorded(_last_run(site, "up")) == [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_verify_exits_6_naming_the_worker_and_check(lab: Lab, site: Path) -> None:
@@ -154,6 +180,6 @@ def test_unreachable_node_fails_the_ssh_stage_then_resumes(lab: Lab, tmp_path: P
     proc, events = kprov("up", str(site))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _stage_events(events, "stage_skip") == ["infra", "inventory"]
-    assert _stage_events(events, "stage_done") == ["ssh", "preflight", "bootstrap", "verify"]
+    assert _stage_events(events, "stage_done") == ["ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
     proc, _ = kprov("down", "--yes", str(site))
     assert proc.returncode == 0, proc.stderr[-2000:]
