@@ -113,6 +113,13 @@ class Session:
             env.update(target.terraform_environment(self))
         return Terraform(self.workdir.terraform, env=env, events=self.events, log_dir=self.run_dir)
 
+    def terraform_initialized(self) -> Terraform:
+        """:meth:`terraform` after checking its version and running ``terraform init`` on the rendered root."""
+        tf = self.terraform()
+        tf.check_version()
+        tf.init()
+        return tf
+
 
 class Stage(ABC):
     """One step of a command. Subclasses set ``name`` and implement :meth:`run`; the rest are optional hooks."""

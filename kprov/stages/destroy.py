@@ -17,9 +17,7 @@ class Destroy(Stage):
 
     def run(self, session: Session) -> ApplyResult:
         render.render_terraform(session.loaded, session.workdir)
-        tf = session.terraform()
-        tf.check_version()
-        tf.init()
+        tf = session.terraform_initialized()
         destroyed = tf.destroy()
         session.state.forget()
         wd = session.workdir

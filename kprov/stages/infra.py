@@ -43,9 +43,7 @@ class Infra(Stage):
         session.nodes = session.known_nodes()
 
     def run(self, session: Session) -> InfraResult:
-        tf = session.terraform()
-        tf.check_version()
-        tf.init()
+        tf = session.terraform_initialized()
         plan = tf.plan(out=session.run_dir / "tfplan")
         applied = None
         if plan.changes:

@@ -23,9 +23,7 @@ class Plan(Stage):
 
     def run(self, session: Session) -> PlanResult:
         render.render_terraform(session.loaded, session.workdir)
-        tf = session.terraform()
-        tf.check_version()
-        tf.init()
+        tf = session.terraform_initialized()
         result = tf.plan()
         ev = session.events
         rows = [[c.address, c.action] for c in result.planned]
