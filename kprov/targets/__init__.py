@@ -18,16 +18,13 @@ if TYPE_CHECKING:
 
 GROUP = "kprov.targets"
 
-_BUILTIN_ORDER = ("static", "vsphere", "libvirt", "proxmox", "openstack", "baremetal")
-
-
 class TargetRegistryError(RuntimeError):
     """An installed plug-in does not fulfil the target contract (a bug in that package, not in a site file)."""
 
 
 @cache
 def registry() -> dict[str, Target[Any, Any]]:
-    """Every installed target by name: kprov's own first (in a fixed order), then plug-ins by name."""
+    """Every installed target, by name in alphabetical order (the order the schema and messages list them)."""
     from kprov.targets.base import Target  # noqa: PLC0415 - keeps `import kprov.targets` light
 
     found: dict[str, Target[Any, Any]] = {}
@@ -41,8 +38,7 @@ def registry() -> dict[str, Target[Any, Any]]:
         if target.name != ep.name:
             raise TargetRegistryError(f"entry point {ep.name} loads target {target.name!r}: the names must match")
         found[ep.name] = target
-    rank = {name: i for i, name in enumerate(_BUILTIN_ORDER)}
-    return {n: found[n] for n in sorted(found, key=lambda n: (rank.get(n, len(rank)), n))}
+    return dict(sorted(found.items()))
 
 
 def target_for(provider_type: str) -> Target[Any, Any]:
