@@ -180,25 +180,17 @@ def kubeconfig(site_file: Path | str, *, workdir: Path | None = None) -> Path:
     return session.workdir.kubeconfig
 
 
-def power(site_file: Path | str, node: str, action: str, *, events: Events | None = None) -> str:
+def power(site_file: Path | str, node: str, action: str, *, workdir: Path | None = None,
+          events: Events | None = None) -> str:
     """Power a node on, off or through a cycle through its BMC (or read its state); returns the power state."""
-    from kprov.errors import UsageError
-    from kprov.targets import target_for
+    from kprov.commands.base import execute
+    from kprov.commands.power import POWER
 
-    loaded = load(site_file)
-    known: list[str] = []
-    for pool_name, pool in loaded.pools.items():
-        provider = loaded.site.providers[str(pool.provider)]  # type: ignore[attr-defined]
-        target = target_for(provider.type)
-        names = target.bmc_nodes(pool)
-        if node in names:
-            state = target.power(loaded, node, action)
-            (events or null_events()).emit("power", "result", f"{node}: {state}", host=node, action=action,
-                                            power=state, pool=pool_name)
-            return state
-        known += names
-    raise UsageError(f"{node} is not a bare-metal node of site {loaded.name}"
-                     + (f" (those are: {', '.join(known)})" if known else " (it has none)"))
+    session = _session(site_file, "power", workdir=workdir, events=events, node=node, action=action)
+    outcomes = execute(POWER, session)
+    state: str = outcomes[-1].result
+    session.events.emit("power", "result", f"{node}: {state}", host=node, action=action, power=state)
+    return state
 
 
 def schema() -> dict[str, Any]:

@@ -88,7 +88,7 @@ def init(target: str) -> None:
 @click.pass_obj
 def power(opts: Options, site_file: Path, node: str, action: str) -> None:
     """Power a bare-metal node on, off or through a cycle with its BMC, or show its power state."""
-    api.power(site_file, node, action, events=opts.events)
+    api.power(site_file, node, action, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()
