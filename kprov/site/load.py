@@ -1,30 +1,52 @@
-"""Load a site file: YAML → schema (pydantic) → per-target pool schemas → meaning checks.
+"""Load a site file: size and characters → YAML → schema (pydantic) → per-target pool schemas → meaning checks.
 
 Every problem is collected in one pass and reported as ``FILE:LINE:COL: path: message``. The fast path parses
 with PyYAML's C loader; ruamel.yaml re-reads the file for positions only when there is something to report, so
 a valid 1,000-node site loads in milliseconds.
+
+Before YAML sees the file: a file over :data:`MAX_SITE_BYTES` is refused without being read, and a file with a
+character YAML does not allow (a NUL, another control character) is refused with its position. A key written
+twice in any mapping is refused with both positions. Schema problems do not hide meaning problems: the meaning
+checks run on the sections and pools that did validate.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from kprov.errors import Problem, SiteError
 from kprov.site import meaning
-from kprov.site.model import Site
+from kprov.site.model import Kubernetes, Network, Site, Ssh
 from kprov.site.types import NodeSpec, describe_pattern
-from kprov.targets import registry, target_for
+from kprov.targets import provider_config_type, registry, target_for
 from kprov.targets.base import Loc
+
+MAX_SITE_BYTES = 1024 * 1024
+"""The largest site file kprov reads: 1 MiB. A 10,000-node site takes a few hundred KiB, so a bigger file is not
+a site file (a log, an image, a dump) and is refused from its size alone, before it is read or parsed."""
+
+_MIB = 1024 * 1024
+M = TypeVar("M", bound=BaseModel)
+
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
+"""Characters YAML does not allow in a file: C0 controls except tab, LF and CR; DEL; C1 controls except NEL;
+the non-characters U+FFFE and U+FFFF. One regex search over the text, so a valid file pays next to nothing."""
+
+_REPORTED_CHARACTERS = 10
+"""At most this many refused characters are listed (a file full of them needs one look, not a thousand lines)."""
 
 
 @dataclass(frozen=True)
@@ -53,24 +75,35 @@ class LoadedSite:
         return p if p.is_absolute() else (self.base_dir / p)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.CSafeLoader):
-    """PyYAML silently keeps the last of two equal keys; a site file with both is ambiguous, so refuse it."""
+    """PyYAML silently keeps the last of two equal keys; a site file with both is ambiguous, so refuse it.
+
+    PyYAML builds nested mappings after their parents, but each one through :meth:`construct_mapping`, so every
+    mapping at every depth is checked. Duplicates are collected (with both positions), not raised, so one run
+    lists all of them."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, int, str]] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        first: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # '<<: *anchor' merges keys; a key it brings in may be overridden, that is its purpose
             key = self.construct_object(key_node, deep=True)
-            if key in seen:
+            try:
+                seen = first.setdefault(key, key_node.start_mark)
+            except TypeError:
+                continue  # an unhashable key: PyYAML's own construct_mapping refuses it, with its position
+            if seen is not key_node.start_mark:
                 mark = key_node.start_mark
-                raise _DuplicateKey(f"duplicate key '{key}'", mark.line + 1, mark.column + 1)
-            seen.add(key)
+                self.duplicates.append((mark.line + 1, mark.column + 1, f"duplicate key '{key}' (first at line "
+                                                                        f"{seen.line + 1}, column {seen.column + 1})"))
         return super().construct_mapping(node, deep=deep)
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, message: str, line: int, col: int) -> None:
-        super().__init__(message)
-        self.message, self.line, self.col = message, line, col
 
 
 _MESSAGES = {
@@ -154,87 +187,220 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel], prefix: Loc
 
 
 def parse(data: Any) -> tuple[Site | None, dict[str, BaseModel], tuple[NodeSpec, ...], list[tuple[Loc, str]]]:
-    """Validate already-loaded data. Returns what could be built and every problem found (locations, messages)."""
+    """Validate already-loaded data. Returns what could be built and every problem found (locations, messages).
+
+    Schema problems do not stop the meaning checks: when the site as a whole does not validate, its sections and
+    pools that do are checked for meaning too, so one run reports a bad key and a duplicate address together."""
     if not isinstance(data, dict):
         return None, {}, (), [((), "the site file must be a mapping with apiVersion, kind, metadata, ...")]
+    problems: list[tuple[Loc, str]] = []
+    failed: set[str | int] = set()
     try:
-        site = Site.model_validate(data)
+        site: Site | None = Site.model_validate(data)
     except ValidationError as exc:
-        problems = _pydantic_problems(exc, Site)
-        # Still check the pools we can, so one run shows every problem.
-        problems += _pool_problems_only(data)
+        site = None
+        problems += _pydantic_problems(exc, Site)
+        failed = {err["loc"][0] for err in exc.errors() if err["loc"]}  # the top-level sections with problems
+    kubernetes: Kubernetes | None
+    network: Network | None
+    if site is not None:
+        kubernetes, network, providers, user = site.kubernetes, site.network, dict(site.providers), site.ssh.user
+        pools_valid = True
+    else:
+        kubernetes = _section(Kubernetes, data.get("kubernetes"))
+        network = _section(Network, data.get("network"))
+        ssh = _section(Ssh, data.get("ssh"))
+        user = ssh.user if ssh is not None else "root"
+        providers = _valid_providers(data.get("providers"))
+        pools_valid = "pools" not in failed
+    pools, nodes, complete, pool_problems = _pools(data.get("pools"), data.get("providers"), providers, user)
+    problems += pool_problems
+    parts = meaning.Parts(kubernetes, network, providers, nodes, complete=complete and pools_valid)
+    problems += meaning.problems(parts)
+    if site is None:
         return None, {}, (), problems
-    pools: dict[str, BaseModel] = {}
-    problems = []
-    nodes: list[NodeSpec] = []
-    for pool_name, raw in site.pools.items():
-        provider_name = raw.get("provider")
-        if provider_name not in site.providers:
-            known = ", ".join(sorted(site.providers))
-            loc: Loc = ("pools", pool_name, "provider") if provider_name is not None else ("pools", pool_name)
-            what = f"'{provider_name}' is not defined under providers" if provider_name else "required key is missing"
-            problems.append((loc, f"{what} (defined: {known})" if provider_name else what))
+    return site, pools, tuple(nodes), problems
+
+
+def _section(model: type[M], raw: Any) -> M | None:
+    """One top-level section validated on its own (None: it has problems, which the whole site's reported)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+@cache
+def _provider_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(provider_config_type())
+
+
+def _valid_providers(raw: Any) -> dict[str, Any]:
+    """The provider blocks that validate on their own, by name."""
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for name, block in raw.items():
+        try:
+            out[str(name)] = _provider_adapter().validate_python(block)
+        except ValidationError:
             continue
-        provider = site.providers[provider_name]
+    return out
+
+
+def _pools(raw_pools: Any, raw_providers: Any, providers: Mapping[str, Any], ssh_user: str
+           ) -> tuple[dict[str, BaseModel], list[NodeSpec], bool, list[tuple[Loc, str]]]:
+    """Validate each pool with its provider's target: the pools that validate, their nodes, whether those are all
+    the site's nodes, and the pools' problems.
+
+    A pool whose provider block has problems is still checked against its target's pool schema. A pool with
+    problems of its own (schema or its target's checks) adds no nodes: the site-wide checks look at clean pools."""
+    if not isinstance(raw_pools, dict):
+        return {}, [], False, []
+    pools: dict[str, BaseModel] = {}
+    nodes: list[NodeSpec] = []
+    problems: list[tuple[Loc, str]] = []
+    complete = True
+    defined = raw_providers if isinstance(raw_providers, dict) else None
+    for name, raw in raw_pools.items():
+        pool_name = str(name)
+        if not isinstance(raw, dict):
+            complete = False  # the site schema says "must be a mapping"
+            continue
+        provider_name = raw.get("provider")
+        provider = providers.get(provider_name) if isinstance(provider_name, str) else None
+        if provider is None or not isinstance(provider_name, str):
+            complete = False
+            problems += _pool_without_provider(pool_name, raw, provider_name, defined)
+            continue
         target = target_for(provider.type)
         try:
             pool = target.pool_model.model_validate(raw)
         except ValidationError as exc:
             problems += _pydantic_problems(exc, target.pool_model, ("pools", pool_name))
+            complete = False
             continue
         pools[pool_name] = pool
-        problems += [(("pools", pool_name, *loc), msg) for loc, msg in target.check(pool_name, pool, provider)]
-        nodes += target.nodes(pool_name, pool, provider_name, provider, site.ssh.user)
-    if not problems:
-        problems += meaning.site_problems(site, nodes)
-    return site, pools, tuple(nodes), problems
+        own = [(("pools", pool_name, *loc), msg) for loc, msg in target.check(pool_name, pool, provider)]
+        if own:
+            problems += own
+            complete = False
+            continue
+        nodes += target.nodes(pool_name, pool, provider_name, provider, ssh_user)
+    return pools, nodes, complete, problems
 
 
-def _pool_problems_only(data: dict[str, Any]) -> list[tuple[Loc, str]]:
-    providers = data.get("providers")
-    pools = data.get("pools")
-    if not isinstance(providers, dict) or not isinstance(pools, dict):
-        return []
-    out: list[tuple[Loc, str]] = []
-    for pool_name, raw in pools.items():
-        if not isinstance(raw, dict):
-            continue
-        prov = providers.get(raw.get("provider"))
-        if not isinstance(prov, dict) or prov.get("type") is None:
-            continue
-        try:
-            target = target_for(str(prov["type"]))
-        except KeyError:
-            continue
-        try:
-            target.pool_model.model_validate(raw)
-        except ValidationError as exc:
-            out += _pydantic_problems(exc, target.pool_model, ("pools", pool_name))
-    return out
+def _pool_without_provider(pool_name: str, raw: dict[str, Any], provider_name: Any,
+                           defined: dict[Any, Any] | None) -> list[tuple[Loc, str]]:
+    """Problems of a pool whose provider did not validate: a missing or undefined provider, or (when the block
+    exists but has problems of its own) the pool's own schema problems for the target that block names."""
+    if defined is None:
+        return []  # providers is not a mapping: the site schema says so
+    known = ", ".join(sorted(str(n) for n in defined))
+    if provider_name is None:
+        return [(("pools", pool_name), "required key is missing")]
+    if not isinstance(provider_name, str):
+        return [(("pools", pool_name, "provider"), f"must be the name of a provider (defined: {known})")]
+    if provider_name not in defined:
+        return [(("pools", pool_name, "provider"),
+                 f"'{provider_name}' is not defined under providers (defined: {known})")]
+    block = defined[provider_name]
+    kind = block.get("type") if isinstance(block, dict) else None
+    if not isinstance(kind, str) or kind not in registry():
+        return []  # the provider's own problems are reported at the provider
+    target = target_for(kind)
+    try:
+        target.pool_model.model_validate(raw)
+    except ValidationError as exc:
+        return _pydantic_problems(exc, target.pool_model, ("pools", pool_name))
+    return []
 
 
 def load_site(path: Path, *, display_name: str | None = None) -> LoadedSite:
-    """Load and fully validate a site file, or raise :class:`SiteError` listing every problem."""
+    """Load and fully validate a site file, or raise :class:`SiteError` listing every problem.
+
+    ``display_name`` is the site file as the user named it; every message starts with it."""
     name = display_name or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SiteError([Problem(name, 1, 1, "", f"cannot read the site file: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise SiteError([Problem(name, 1, 1, "", "the site file is not UTF-8 text")]) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a safe loader subclass
-    except _DuplicateKey as exc:
-        raise SiteError([Problem(name, exc.line, exc.col, "", exc.message)]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SiteError([Problem(name, line, col, "", f"YAML syntax: {exc.problem or exc}")]) from None
+    text = _read(path, name)
+    data = _parse_yaml(text, name)
     site, pools, nodes, problems = parse(data)
     if problems:
         raise SiteError(locate(name, text, problems))
     assert site is not None
     return LoadedSite(site=site, source=path.resolve(), pools=pools, nodes=nodes, text=text, display=name)
+
+
+def _read(path: Path, name: str) -> str:
+    """The site file's text: refused from its size before it is read, then if it is not UTF-8 or holds a
+    character YAML does not allow. Line ends are read as text mode reads them (CRLF and CR become LF)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_SITE_BYTES:
+            raise SiteError([Problem(name, 1, 1, "", _too_big(size))])
+        with path.open("rb") as f:
+            raw = f.read(MAX_SITE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SiteError([Problem(name, 1, 1, "", f"cannot read the site file: {reason}")]) from None
+    if len(raw) > MAX_SITE_BYTES:  # not a regular file (a pipe), or it grew since stat
+        raise SiteError([Problem(name, 1, 1, "", _too_big(None))])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(raw, exc.start)
+        message = f"the site file is not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+        raise SiteError([Problem(name, line, col, "", message)]) from None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _FORBIDDEN.search(text) is not None:
+        raise SiteError([_forbidden_character(name, text, m) for m in
+                         islice(_FORBIDDEN.finditer(text), _REPORTED_CHARACTERS)])
+    return text
+
+
+def _too_big(size: int | None) -> str:
+    limit = f"the limit is {MAX_SITE_BYTES // _MIB} MiB"
+    if size is None:
+        return f"the site file is larger than {MAX_SITE_BYTES // _MIB} MiB; {limit}"
+    shown = f"{size / _MIB:.1f} MiB"
+    if shown == f"{MAX_SITE_BYTES / _MIB:.1f} MiB":  # just over: MiB would read as the limit itself
+        return f"the site file is {size:,} bytes; {limit} ({MAX_SITE_BYTES:,} bytes)"
+    return f"the site file is {shown}; {limit}"
+
+
+def _forbidden_character(name: str, text: str, match: re.Match[str]) -> Problem:
+    pos = match.start()
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = match.group()
+    kind = "a non-character" if char in "\ufffe\uffff" else "a control character"
+    return Problem(name, line, col, "", f"the site file contains {kind} (U+{ord(char):04X})")
+
+
+def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
+    """Line and column (1-based, in characters) of a byte offset."""
+    start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, len(raw[start:offset].decode("utf-8", errors="replace")) + 1
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    """YAML to Python data with PyYAML's C loader, refusing duplicate keys and reporting syntax errors."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SiteError([Problem(name, line, col, "", f"YAML syntax: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:  # the reader's own refusals carry an offset, not a mark
+        offset = getattr(exc, "position", 0)
+        line, col = _byte_position(text.encode(), offset if isinstance(offset, int) else 0)
+        raise SiteError([Problem(name, line, col, "", f"YAML: {getattr(exc, 'reason', None) or exc}")]) from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise SiteError([Problem(name, line, col, "", msg) for line, col, msg in sorted(loader.duplicates)])
+    return data
 
 
 def format_loc(loc: Sequence[str | int]) -> str:

@@ -1,27 +1,55 @@
-"""Meaning checks on a schema-valid site: the ones Kubespray does without facts, and the ones it misses.
+"""Meaning checks: the ones Kubespray does without facts, and the ones it misses.
 
-Each check returns ``(location, message)`` pairs so the loader can point at the line that causes it.
+Each check returns ``(location, message)`` pairs so the loader can point at the line that causes it. Checks read
+:class:`Parts` rather than a whole :class:`Site`, so they also run on a site file with schema problems: on the
+sections and pools that did validate. One run then shows schema and meaning problems together.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from kprov.site.model import Site
+from kprov.site.model import Kubernetes, Network, Site
 from kprov.site.types import NodeSpec, Role
 from kprov.targets import target_for
 from kprov.targets.base import Loc
 
-Check = Callable[[Site, list[NodeSpec]], Iterable[tuple[Loc, str]]]
+
+@dataclass(frozen=True)
+class Parts:
+    """What the meaning checks look at. Of a schema-valid site, all of it; of a site file with schema problems,
+    the sections that validated (None: that section did not) and the nodes of the pools that validated."""
+
+    kubernetes: Kubernetes | None
+    network: Network | None
+    providers: Mapping[str, Any]
+    """Provider blocks that validated, by name."""
+    nodes: Sequence[NodeSpec]
+    complete: bool
+    """Whether ``nodes`` are all of the site's nodes (every pool validated). Checks that need every node (roles,
+    etcd quorum) run only then; the others run on the nodes there are."""
+
+    @classmethod
+    def of(cls, site: Site, nodes: Sequence[NodeSpec]) -> Parts:
+        return cls(site.kubernetes, site.network, site.providers, nodes, complete=True)
 
 
-def _roles(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
-    control = [n for n in nodes if Role.CONTROL_PLANE in n.roles]
-    etcd = [n for n in nodes if Role.ETCD in n.roles]
+Check = Callable[[Parts], Iterable[tuple[Loc, str]]]
+
+
+def _roles(parts: Parts) -> Iterable[tuple[Loc, str]]:
+    if not parts.complete:
+        return
+    control = [n for n in parts.nodes if Role.CONTROL_PLANE in n.roles]
+    etcd = [n for n in parts.nodes if Role.ETCD in n.roles]
     if not control:
         yield ("pools",), "no pool has the role control_plane: a cluster needs at least one control-plane node"
-    etcd_by_kubeadm = site.kubernetes.vars.get("etcd_deployment_type") == "kubeadm"
+    if parts.kubernetes is None:
+        return  # kubernetes.vars decides whether etcd members are needed at all
+    etcd_by_kubeadm = parts.kubernetes.vars.get("etcd_deployment_type") == "kubeadm"
     if not etcd and not etcd_by_kubeadm:
         yield ("pools",), "no pool has the role etcd (or set kubernetes.vars.etcd_deployment_type: kubeadm)"
     elif len(etcd) % 2 == 0 and etcd:
@@ -29,9 +57,9 @@ def _roles(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
         yield ("pools",), f"etcd needs an odd number of members for quorum, found {len(etcd)} ({names})"
 
 
-def _duplicates(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
+def _duplicates(parts: Parts) -> Iterable[tuple[Loc, str]]:
     seen: dict[tuple[str, str], NodeSpec] = {}
-    for node in nodes:
+    for node in parts.nodes:
         keys = [("name", node.name), ("address", node.ip)]
         if node.access_ip != node.ip:
             keys.append(("address", node.access_ip))
@@ -44,46 +72,51 @@ def _duplicates(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
                 yield (*node.loc, field), f"duplicate node {kind} {value} (also used by node {first.name})"
 
 
-def _addresses(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
-    net = site.network.cidr
-    if site.network.gateway is not None and site.network.gateway not in net:
-        yield ("network", "gateway"), f"gateway {site.network.gateway} is outside the site network {net}"
-    for node in nodes:
+def _addresses(parts: Parts) -> Iterable[tuple[Loc, str]]:
+    if parts.network is None:
+        return
+    net, gateway = parts.network.cidr, parts.network.gateway
+    if gateway is not None and gateway not in net:
+        yield ("network", "gateway"), f"gateway {gateway} is outside the site network {net}"
+    for node in parts.nodes:
         ip = ipaddress.IPv4Address(node.ip)
         if ip not in net:
             yield (*node.loc, "ip"), f"address {ip} of node {node.name} is outside the site network {net}"
         elif ip in (net.network_address, net.broadcast_address):
             yield (*node.loc, "ip"), f"address {ip} is the network's own network or broadcast address"
-        elif site.network.gateway is not None and ip == site.network.gateway:
+        elif gateway is not None and ip == gateway:
             yield (*node.loc, "ip"), f"address {ip} of node {node.name} is the gateway's"
 
 
-def _cidrs(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
-    k = site.kubernetes
-    named = [
-        (("kubernetes", "pods_cidr"), "pods_cidr", k.pods_cidr),
-        (("kubernetes", "services_cidr"), "services_cidr", k.services_cidr),
-        (("network", "cidr"), "network.cidr", site.network.cidr),
-    ]
+def _cidrs(parts: Parts) -> Iterable[tuple[Loc, str]]:
+    k = parts.kubernetes
+    named: list[tuple[Loc, str, ipaddress.IPv4Network]] = []
+    if k is not None:
+        named += [(("kubernetes", "pods_cidr"), "pods_cidr", k.pods_cidr),
+                  (("kubernetes", "services_cidr"), "services_cidr", k.services_cidr)]
+    if parts.network is not None:
+        named.append((("network", "cidr"), "network.cidr", parts.network.cidr))
     for i, (loc_a, name_a, a) in enumerate(named):
         for _, name_b, b in named[i + 1:]:
             if a.overlaps(b):
                 yield loc_a, f"{name_a} {a} overlaps {name_b} {b}"
+    if k is None:
+        return
     if k.node_prefix < k.pods_cidr.prefixlen:
         yield (("kubernetes", "node_prefix"),
                f"node_prefix /{k.node_prefix} is larger than pods_cidr {k.pods_cidr} itself")
     else:
         capacity = 2 ** (k.node_prefix - k.pods_cidr.prefixlen)
-        if capacity < len(nodes):
+        if capacity < len(parts.nodes):  # with pools left out, the count is a lower bound: still too many
             yield (("kubernetes", "pods_cidr"),
                    f"pods_cidr {k.pods_cidr} holds {capacity} node subnets of /{k.node_prefix}, "
-                   f"but the site has {len(nodes)} nodes")
+                   f"but the site has {len(parts.nodes)} nodes")
 
 
-def _provider_versions(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc, str]]:
+def _provider_versions(parts: Parts) -> Iterable[tuple[Loc, str]]:
     """One root module can pin each Terraform provider once: providers of one type must agree on the version."""
     first: dict[str, tuple[str, str]] = {}
-    for name, provider in site.providers.items():
+    for name, provider in parts.providers.items():
         tf = target_for(provider.type).terraform_provider(provider)
         if tf is None:
             continue
@@ -96,10 +129,15 @@ def _provider_versions(site: Site, nodes: list[NodeSpec]) -> Iterable[tuple[Loc,
 CHECKS: tuple[Check, ...] = (_roles, _duplicates, _addresses, _cidrs, _provider_versions)
 
 
-def site_problems(site: Site, nodes: list[NodeSpec]) -> list[tuple[Loc, str]]:
-    """Every meaning problem of a schema-valid site."""
+def problems(parts: Parts) -> list[tuple[Loc, str]]:
+    """Every meaning problem the checks can find in ``parts``."""
     out: list[tuple[Loc, str]] = []
     for check in CHECKS:
-        out.extend(check(site, nodes))
+        out.extend(check(parts))
     return out
+
+
+def site_problems(site: Site, nodes: Sequence[NodeSpec]) -> list[tuple[Loc, str]]:
+    """Every meaning problem of a schema-valid site."""
+    return problems(Parts.of(site, nodes))
 
