@@ -11,25 +11,22 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from kprov.engine.workdir import write_atomic
 from kprov.errors import InfrastructureError
 from kprov.site.types import NodeSpec, Role
+from kprov.targets.contract import NodeOutput
 
 
-class Node(BaseModel):
+class Node(NodeOutput):
+    """A node of the ``nodes`` output: the contract's :class:`~kprov.targets.contract.NodeOutput`, read leniently
+    (fields a module adds are ignored; a node known only from the site file has no ``instance_id`` yet)."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    name: str
-    pool: str
-    roles: tuple[Role, ...]
-    ip: str
-    access_ip: str
-    ssh_user: str
     labels: dict[str, str] = {}
     instance_id: str = ""
-    """What made the node (VM id, install id); a node made again has a new one, so later stages re-run."""
 
     def has(self, role: Role) -> bool:
         return role in self.roles

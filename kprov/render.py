@@ -24,7 +24,8 @@ from kprov.paths import asset_dir
 from kprov.site.load import LoadedSite
 from kprov.site.secrets import SecretRef
 from kprov.targets import target_for
-from kprov.targets.base import SiteContext, TerraformProvider
+from kprov.targets.base import TerraformProvider
+from kprov.targets.contract import Network, NodeInput, Site, Ssh, hcl_type
 
 TFVARS = "kprov.auto.tfvars.json"
 
@@ -37,7 +38,8 @@ def _jinja() -> jinja2.Environment:
     )
 
 
-def site_context(loaded: LoadedSite) -> SiteContext:
+def site_context(loaded: LoadedSite) -> Site:
+    """The site as every target gets it (``ctx``) and every module (``var.site``)."""
     site = loaded.site
     key = ""
     if any(target_for(p.type).needs_public_key for p in site.providers.values()):
@@ -48,10 +50,10 @@ def site_context(loaded: LoadedSite) -> SiteContext:
             raise UsageError(f"ssh.public_key {path}: {exc.strerror}; new machines get it (create it: "
                              f"ssh-keygen -t ed25519 -f {path.with_suffix('')})") from None
     net = site.network
-    return SiteContext(site=site.metadata.name, description=site.metadata.description,
-                       prefix_length=net.cidr.prefixlen, gateway=str(net.gateway) if net.gateway else None,
-                       dns=tuple(str(d) for d in net.dns), domain=net.domain, ssh_public_key=key,
-                       ssh_user=site.ssh.user)
+    return Site(name=site.metadata.name, description=site.metadata.description,
+                network=Network(prefix_length=net.cidr.prefixlen, gateway=str(net.gateway) if net.gateway else None,
+                                dns=tuple(str(d) for d in net.dns), domain=net.domain),
+                ssh=Ssh(user=site.ssh.user, public_key=key))
 
 
 def credential_variables(loaded: LoadedSite) -> dict[str, str | SecretRef]:
@@ -70,7 +72,9 @@ def credential_environment(loaded: LoadedSite) -> dict[str, str]:
 
 
 def tfvars(loaded: LoadedSite) -> dict[str, Any]:
-    """Every user value Terraform needs, as data."""
+    """Every user value Terraform needs, as data: ``site`` (the contract's :class:`Site`, every module's
+    ``var.site``), per instance and pool the pool's ``nodes`` (contract :class:`NodeInput`) and target
+    ``settings``, and ``provider_settings``."""
     site = loaded.site
     ctx = site_context(loaded)
     pools: dict[str, dict[str, Any]] = defaultdict(dict)
@@ -85,13 +89,11 @@ def tfvars(loaded: LoadedSite) -> dict[str, Any]:
         for i, n in enumerate(by_pool[pool_name]):
             instance = target.instance_of(provider_name, provider, pool, i)
             entry = pools[instance].setdefault(pool_name, {"nodes": {}, "settings": settings})
-            entry["nodes"][n.name] = {"roles": [str(r) for r in n.roles], "ip": n.ip, "access_ip": n.access_ip,
-                                      "ssh_user": n.ssh_user, "labels": n.labels, "mac": n.mac}
+            entry["nodes"][n.name] = NodeInput.of(n).model_dump(mode="json")
     instances = _instances(loaded)
     for name in instances:
         pools.setdefault(name, {})
-    return {"site": {"name": site.metadata.name, "description": site.metadata.description}, "pools": dict(pools),
-            "provider_settings": instances}
+    return {"site": ctx.model_dump(mode="json"), "pools": dict(pools), "provider_settings": instances}
 
 
 def _instances(loaded: LoadedSite) -> dict[str, dict[str, Any]]:
@@ -118,8 +120,8 @@ def root_module(loaded: LoadedSite) -> str:
             required.setdefault(tf.local_name, tf)  # versions agree: checked in kprov.site.meaning
     backend = None if site.state.backend == "local" else site.state.backend
     return _jinja().get_template("terraform/root/main.tf.j2").render(
-        kprov_version=__version__, modules=modules, provider_blocks=blocks, credentials=credentials,
-        required_providers=[required[k] for k in sorted(required)], backend=backend,
+        kprov_version=__version__, site_type=hcl_type(Site, indent=2), modules=modules, provider_blocks=blocks,
+        credentials=credentials, required_providers=[required[k] for k in sorted(required)], backend=backend,
     )
 
 

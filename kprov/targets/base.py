@@ -3,8 +3,9 @@
 A target is a Python class registered in the ``kprov.targets`` entry-point group (schemas of its provider block
 and pool options, meaning checks, the data its Terraform module needs, the stages and environment it adds), a
 template folder ``templates/terraform/<name>/`` and a Terraform module ``terraform/modules/<name>/``. Every
-module takes the same ``pool``/``nodes``/``settings`` variables and returns the same ``nodes`` output (see
-:mod:`kprov.targets.contract`), so the inventory, SSH and verify stages never know which target made a node.
+module takes the same ``pool``/``nodes``/``site`` variables (plus a ``settings`` variable of its own) and returns
+the same ``nodes`` output (see :mod:`kprov.targets.contract`), so the inventory, SSH and verify stages never know
+which target made a node.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kprov.errors import UsageError
 from kprov.paths import asset_dir
 from kprov.site.secrets import SecretRef
 from kprov.site.types import NodeSpec
+from kprov.targets.contract import Site
 
 if TYPE_CHECKING:
     from kprov.engine.stage import Session, Stage
@@ -32,18 +34,10 @@ P = TypeVar("P", bound=BaseModel)
 Q = TypeVar("Q", bound=BaseModel)
 
 
-@dataclass(frozen=True)
-class SiteContext:
-    """What every target may need from the rest of the site when it renders a pool."""
-
-    site: str
-    description: str
-    prefix_length: int
-    gateway: str | None
-    dns: tuple[str, ...]
-    domain: str | None
-    ssh_public_key: str
-    ssh_user: str = "root"
+SiteContext = Site
+"""What every target may need from the rest of the site when it renders a pool: the contract's
+:class:`~kprov.targets.contract.Site`, the same object its module gets as ``var.site``. A target's ``settings``
+carry only what is its own; the site's name, description, network and SSH user and key reach the module there."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,9 @@ class Target(ABC, Generic[P, Q]):
         return []
 
     def settings(self, pool_name: str, pool: Q, provider: P, ctx: SiteContext) -> dict[str, Any]:
-        """Target-specific, non-secret module input for one pool (goes to ``kprov.auto.tfvars.json``)."""
+        """Target-specific, non-secret module input for one pool (goes to ``kprov.auto.tfvars.json``). What the
+        whole site shares (``ctx``: name, description, network, SSH user and key) is not repeated here: every
+        module gets it as ``var.site``."""
         return {}
 
     def terraform_provider(self, provider: P) -> TerraformProvider | None:

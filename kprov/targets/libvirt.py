@@ -72,9 +72,7 @@ class Libvirt(VmTarget[LibvirtProvider, LibvirtPool]):
     def settings(self, pool_name: str, pool: LibvirtPool, provider: LibvirtProvider,
                  ctx: SiteContext) -> dict[str, Any]:
         return {
-            "site": ctx.site, "image": provider.image, "storage_pool": provider.storage_pool,
-            "bridge": provider.bridge, "network": provider.network, "cpus": pool.cpus,
-            "memory_mib": pool.memory_mib, "disk_gib": pool.disk_gib, "prefix_length": ctx.prefix_length,
-            "gateway": ctx.gateway, "dns": list(ctx.dns), "domain": ctx.domain,
-            "ssh_public_key": ctx.ssh_public_key,
+            "image": provider.image, "storage_pool": provider.storage_pool, "bridge": provider.bridge,
+            "network": provider.network, "cpus": pool.cpus, "memory_mib": pool.memory_mib,
+            "disk_gib": pool.disk_gib,
         }

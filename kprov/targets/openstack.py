@@ -95,10 +95,9 @@ class Openstack(VmTarget[OpenstackProvider, OpenstackPool]):
     def settings(self, pool_name: str, pool: OpenstackPool, provider: OpenstackProvider,
                  ctx: SiteContext) -> dict[str, Any]:
         return {
-            "site": ctx.site, "network": provider.network, "subnet": provider.subnet,
+            "network": provider.network, "subnet": provider.subnet,
             "image": pool.image or provider.image, "flavor": pool.flavor or provider.flavor,
             "anti_affinity": pool.anti_affinity,
             "floating_ip_pool": provider.floating_ip_pool if pool.floating_ips else None,
-            "security_groups": list(provider.security_groups), "ssh_public_key": ctx.ssh_public_key,
-            "disk_gib": pool.disk_gib, "description": ctx.description,
+            "security_groups": list(provider.security_groups), "disk_gib": pool.disk_gib,
         }

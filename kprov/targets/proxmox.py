@@ -70,10 +70,8 @@ class Proxmox(VmTarget[ProxmoxProvider, ProxmoxPool]):
         targets = pool.nodes or provider.nodes
         names = [f"{pool_name}-{i + 1}" for i in range(pool.count)]
         return {
-            "site": ctx.site, "placement": {n: targets[i % len(targets)] for i, n in enumerate(names)},
+            "placement": {n: targets[i % len(targets)] for i, n in enumerate(names)},
             "template_id": provider.template_id, "template_node": provider.template_node or provider.nodes[0],
             "datastore": provider.datastore, "bridge": provider.bridge, "vlan": pool.vlan, "cpus": pool.cpus,
-            "memory_mib": pool.memory_mib, "disk_gib": pool.disk_gib, "prefix_length": ctx.prefix_length,
-            "gateway": ctx.gateway, "dns": list(ctx.dns), "domain": ctx.domain,
-            "ssh_public_key": ctx.ssh_public_key, "description": ctx.description,
+            "memory_mib": pool.memory_mib, "disk_gib": pool.disk_gib,
         }

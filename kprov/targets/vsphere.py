@@ -76,13 +76,11 @@ class Vsphere(VmTarget[VsphereProvider, VspherePool]):
     def settings(self, pool_name: str, pool: VspherePool, provider: VsphereProvider,
                  ctx: SiteContext) -> dict[str, Any]:
         return {
-            "site": ctx.site, "datacenter": provider.datacenter, "cluster": provider.cluster,
+            "datacenter": provider.datacenter, "cluster": provider.cluster,
             "datastore": pool.datastore or provider.datastore, "resource_pool": provider.resource_pool,
             "folder": pool.folder or provider.folder, "networks": provider.network_list,
             "template": pool.template or provider.template, "cpus": pool.cpus,
             "memory_mib": pool.memory_mib, "disk_gib": pool.disk_gib,
             "anti_affinity": pool.anti_affinity, "customization": provider.customization,
-            "prefix_length": ctx.prefix_length, "gateway": ctx.gateway, "dns": list(ctx.dns),
-            "domain": ctx.domain, "ssh_public_key": ctx.ssh_public_key, "annotation": ctx.description,
         }
 

@@ -19,6 +19,7 @@ from kprov.engine.workdir import Workdir
 from kprov.events import Events
 from kprov.render import render, root_module, tfvars
 from kprov.site.load import load_site
+from kprov.targets.contract import validate_output
 from kprov.tools.terraform import Terraform, TerraformError
 from tests.conftest import site_data
 
@@ -72,6 +73,7 @@ def test_rendered_root_is_fmt_clean_and_outputs_the_node_contract(write_site) ->
     fmt = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(w.terraform)], capture_output=True,
                          text=True, check=False)
     assert fmt.returncode == 0, fmt.stdout
+    validate_output(out["nodes"])  # the shape kprov.targets.contract defines
     w1 = out["nodes"]["w1"]
     assert len(w1.pop("instance_id")) == 36  # terraform_data's id: a UUID, new when the node is made again
     assert w1 == {"name": "w1", "pool": "workers", "roles": ["worker"], "ip": "192.168.77.11",

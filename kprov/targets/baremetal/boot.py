@@ -69,29 +69,30 @@ def _disk(machine: Machine, provider: BaremetalProvider) -> str:
 
 def network_config(machine: Machine, ctx: SiteContext) -> dict[str, Any]:
     """netplan v2, as cloud-init and Ubuntu's installer read it: the static address on the NIC with the MAC."""
-    nic: dict[str, Any] = {"match": {"macaddress": machine.mac}, "addresses": [f"{machine.ip}/{ctx.prefix_length}"]}
-    if ctx.gateway:
-        nic["routes"] = [{"to": "default", "via": ctx.gateway}]
-    if ctx.dns or ctx.domain:
+    net = ctx.network
+    nic: dict[str, Any] = {"match": {"macaddress": machine.mac}, "addresses": [f"{machine.ip}/{net.prefix_length}"]}
+    if net.gateway:
+        nic["routes"] = [{"to": "default", "via": net.gateway}]
+    if net.dns or net.domain:
         ns: dict[str, Any] = {}
-        if ctx.dns:
-            ns["addresses"] = list(ctx.dns)
-        if ctx.domain:
-            ns["search"] = [ctx.domain]
+        if net.dns:
+            ns["addresses"] = list(net.dns)
+        if net.domain:
+            ns["search"] = [net.domain]
         nic["nameservers"] = ns
     return {"version": 2, "ethernets": {"nic0": nic}}
 
 
 def system_config(machine: Machine, ctx: SiteContext, key: str) -> dict[str, Any]:
     """cloud-config for the machine's own system: hostname, the SSH user with the site's key, no passwords."""
-    user: dict[str, Any] = {"name": ctx.ssh_user, "ssh_authorized_keys": [key]}
-    if ctx.ssh_user != "root":
+    user: dict[str, Any] = {"name": ctx.ssh.user, "ssh_authorized_keys": [key]}
+    if ctx.ssh.user != "root":
         user.update({"sudo": "ALL=(ALL) NOPASSWD:ALL", "shell": "/bin/bash", "lock_passwd": True})
     config: dict[str, Any] = {"hostname": machine.name}
-    if ctx.domain:
-        config["fqdn"] = f"{machine.name}.{ctx.domain}"
+    if ctx.network.domain:
+        config["fqdn"] = f"{machine.name}.{ctx.network.domain}"
     config.update({"preserve_hostname": False, "manage_etc_hosts": True, "users": [user], "ssh_pwauth": False,
-                   "disable_root": ctx.ssh_user != "root"})
+                   "disable_root": ctx.ssh.user != "root"})
     return config
 
 
@@ -108,7 +109,7 @@ def _nocloud(machine: Machine, ctx: SiteContext, user_data: dict[str, Any],
 
 def seed_files(machine: Machine, provider: BaremetalProvider, ctx: SiteContext) -> dict[str, str]:
     """The files under ``seed/`` for the machine's OS kind, by relative path."""
-    key = public_key(ctx.ssh_public_key)
+    key = public_key(ctx.ssh.public_key)
     kind = provider.os.kind
     system = system_config(machine, ctx, key)
     net = network_config(machine, ctx)
@@ -143,10 +144,11 @@ def seed_files(machine: Machine, provider: BaremetalProvider, ctx: SiteContext) 
 
 def kickstart(machine: Machine, provider: BaremetalProvider, ctx: SiteContext, key: str) -> str:
     disk = _disk(machine, provider).removeprefix("/dev/")
-    netmask = str(ipaddress.IPv4Network(f"0.0.0.0/{ctx.prefix_length}").netmask)
+    net = ctx.network
+    netmask = str(ipaddress.IPv4Network(f"0.0.0.0/{net.prefix_length}").netmask)
     return _jinja().get_template("kickstart.cfg.j2").render(
-        version=__version__, m=machine, netmask=netmask, gateway=ctx.gateway, dns=list(ctx.dns), disk=disk,
-        user=ctx.ssh_user, key=key, hostname=f"{machine.name}.{ctx.domain}" if ctx.domain else machine.name)
+        version=__version__, m=machine, netmask=netmask, gateway=net.gateway, dns=list(net.dns), disk=disk,
+        user=ctx.ssh.user, key=key, hostname=f"{machine.name}.{net.domain}" if net.domain else machine.name)
 
 
 def kernel_args(machine: Machine, provider: BaremetalProvider) -> list[str]:
@@ -195,7 +197,7 @@ def machine_settings(machine: Machine, provider: BaremetalProvider, ctx: SiteCon
         "boot_files": digest(files(machine, provider, ctx)),
         # Installers power the machine off when done; live systems are never "done".
         "wait_for_installer": 0 if provider.os.kind == "live" else provider.os.timeout,
-        "pxe": {"host": provider.pxe.host, "user": provider.pxe.ssh_user or ctx.ssh_user,
+        "pxe": {"host": provider.pxe.host, "user": provider.pxe.ssh_user or ctx.ssh.user,
                 "dhcp": provider.pxe.dhcp.mode},
         "bmc": machine.bmc.module_data(),
     }

@@ -11,7 +11,7 @@ terraform {
 }
 
 resource "libvirt_volume" "base" {
-  name   = "kprov-${var.settings.site}-${var.pool}-base"
+  name   = "kprov-${var.site.name}-${var.pool}-base"
   pool   = var.settings.storage_pool
   source = var.settings.image
   format = "qcow2"
@@ -39,7 +39,7 @@ resource "libvirt_cloudinit_disk" "init" {
       name                = each.value.ssh_user
       sudo                = "ALL=(ALL) NOPASSWD:ALL"
       shell               = "/bin/bash"
-      ssh_authorized_keys = [var.settings.ssh_public_key]
+      ssh_authorized_keys = [var.site.ssh.public_key]
     }]
   })])
   network_config = jsonencode({
@@ -47,9 +47,9 @@ resource "libvirt_cloudinit_disk" "init" {
     ethernets = {
       nic0 = {
         match       = { name = "e*" }
-        addresses   = ["${each.value.ip}/${var.settings.prefix_length}"]
-        routes      = var.settings.gateway == null ? [] : [{ to = "default", via = var.settings.gateway }]
-        nameservers = { addresses = var.settings.dns, search = var.settings.domain == null ? [] : [var.settings.domain] }
+        addresses   = ["${each.value.ip}/${var.site.network.prefix_length}"]
+        routes      = var.site.network.gateway == null ? [] : [{ to = "default", via = var.site.network.gateway }]
+        nameservers = { addresses = var.site.network.dns, search = var.site.network.domain == null ? [] : [var.site.network.domain] }
       }
     }
   })

@@ -25,13 +25,13 @@ data "openstack_images_image_v2" "image" {
 }
 
 resource "openstack_compute_keypair_v2" "key" {
-  name       = "kprov-${var.settings.site}-${var.pool}"
-  public_key = var.settings.ssh_public_key
+  name       = "kprov-${var.site.name}-${var.pool}"
+  public_key = var.site.ssh.public_key
 }
 
 resource "openstack_compute_servergroup_v2" "spread" {
   count    = var.settings.anti_affinity ? 1 : 0
-  name     = "kprov-${var.settings.site}-${var.pool}"
+  name     = "kprov-${var.site.name}-${var.pool}"
   policies = ["anti-affinity"]
 }
 
@@ -54,14 +54,14 @@ resource "openstack_compute_instance_v2" "node" {
   name        = each.key
   flavor_name = var.settings.flavor
   key_pair    = openstack_compute_keypair_v2.key.name
-  metadata    = { "kprov-site" = var.settings.site, "kprov-pool" = var.pool }
+  metadata    = { "kprov-site" = var.site.name, "kprov-pool" = var.pool }
   user_data = join("\n", ["#cloud-config", jsonencode({
     hostname = each.key
     users = [{
       name                = each.value.ssh_user
       sudo                = "ALL=(ALL) NOPASSWD:ALL"
       shell               = "/bin/bash"
-      ssh_authorized_keys = [var.settings.ssh_public_key]
+      ssh_authorized_keys = [var.site.ssh.public_key]
     }]
   })])
 

@@ -15,8 +15,8 @@ resource "proxmox_virtual_environment_vm" "node" {
 
   name        = each.key
   node_name   = var.settings.placement[each.key]
-  description = var.settings.description
-  tags        = ["kprov", var.settings.site, var.pool]
+  description = var.site.description
+  tags        = ["kprov", var.site.name, var.pool]
   started     = true
   on_boot     = true
 
@@ -55,19 +55,19 @@ resource "proxmox_virtual_environment_vm" "node" {
 
     ip_config {
       ipv4 {
-        address = "${each.value.ip}/${var.settings.prefix_length}"
-        gateway = var.settings.gateway
+        address = "${each.value.ip}/${var.site.network.prefix_length}"
+        gateway = var.site.network.gateway
       }
     }
 
     dns {
-      servers = var.settings.dns
-      domain  = var.settings.domain
+      servers = var.site.network.dns
+      domain  = var.site.network.domain
     }
 
     user_account {
       username = each.value.ssh_user
-      keys     = [var.settings.ssh_public_key]
+      keys     = [var.site.ssh.public_key]
     }
   }
 

@@ -52,9 +52,9 @@ locals {
       ethernets = {
         nic0 = {
           match       = { name = "e*" }
-          addresses   = ["${n.ip}/${var.settings.prefix_length}"]
-          routes      = var.settings.gateway == null ? [] : [{ to = "default", via = var.settings.gateway }]
-          nameservers = { addresses = var.settings.dns, search = var.settings.domain == null ? [] : [var.settings.domain] }
+          addresses   = ["${n.ip}/${var.site.network.prefix_length}"]
+          routes      = var.site.network.gateway == null ? [] : [{ to = "default", via = var.site.network.gateway }]
+          nameservers = { addresses = var.site.network.dns, search = var.site.network.domain == null ? [] : [var.site.network.domain] }
         }
       }
     }
@@ -65,7 +65,7 @@ locals {
       name                = n.ssh_user
       sudo                = "ALL=(ALL) NOPASSWD:ALL"
       shell               = "/bin/bash"
-      ssh_authorized_keys = [var.settings.ssh_public_key]
+      ssh_authorized_keys = [var.site.ssh.public_key]
     }]
   })]) }
 }
@@ -77,7 +77,7 @@ resource "vsphere_virtual_machine" "node" {
   resource_pool_id = local.resource_pool_id
   datastore_id     = data.vsphere_datastore.ds.id
   folder           = var.settings.folder
-  annotation       = var.settings.annotation
+  annotation       = var.site.description
   num_cpus         = var.settings.cpus
   memory           = var.settings.memory_mib
   guest_id         = data.vsphere_virtual_machine.template.guest_id
@@ -110,14 +110,14 @@ resource "vsphere_virtual_machine" "node" {
       content {
         linux_options {
           host_name = each.key
-          domain    = coalesce(var.settings.domain, "local")
+          domain    = coalesce(var.site.network.domain, "local")
         }
         network_interface {
           ipv4_address = each.value.ip
-          ipv4_netmask = var.settings.prefix_length
+          ipv4_netmask = var.site.network.prefix_length
         }
-        ipv4_gateway    = var.settings.gateway
-        dns_server_list = var.settings.dns
+        ipv4_gateway    = var.site.network.gateway
+        dns_server_list = var.site.network.dns
       }
     }
   }
@@ -137,7 +137,7 @@ resource "vsphere_virtual_machine" "node" {
 
 resource "vsphere_compute_cluster_vm_anti_affinity_rule" "spread" {
   count               = var.settings.anti_affinity && length(var.nodes) > 1 ? 1 : 0
-  name                = "kprov-${var.settings.site}-${var.pool}"
+  name                = "kprov-${var.site.name}-${var.pool}"
   compute_cluster_id  = data.vsphere_compute_cluster.cluster.id
   virtual_machine_ids = [for vm in vsphere_virtual_machine.node : vm.id]
 }

@@ -1,24 +1,17 @@
 variable "settings" {
   description = "Where and how to clone the pool's VMs."
   type = object({
-    site           = string
-    datacenter     = string
-    cluster        = string
-    datastore      = string
-    resource_pool  = optional(string)
-    folder         = optional(string)
-    networks       = list(string)
-    template       = string
-    cpus           = number
-    memory_mib     = number
-    disk_gib       = number
-    anti_affinity  = bool
-    customization  = string
-    prefix_length  = number
-    gateway        = optional(string)
-    dns            = list(string)
-    domain         = optional(string)
-    ssh_public_key = string
-    annotation     = string
+    datacenter    = string
+    cluster       = string
+    datastore     = string
+    resource_pool = optional(string)
+    folder        = optional(string)
+    networks      = list(string)
+    template      = string
+    cpus          = number
+    memory_mib    = number
+    disk_gib      = number
+    anti_affinity = bool
+    customization = string
   })
 }

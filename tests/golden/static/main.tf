@@ -6,10 +6,20 @@ terraform {
 }
 
 variable "site" {
-  description = "The site's metadata: name and free-text description."
+  description = "The site as every target module gets it (var.site): name, description, network, SSH user and key."
   type = object({
     name        = string
     description = string
+    network = object({
+      prefix_length = number
+      gateway       = optional(string)
+      dns           = list(string)
+      domain        = optional(string)
+    })
+    ssh = object({
+      user       = string
+      public_key = string
+    })
   })
 }
 
@@ -29,11 +39,12 @@ module "dc" {
 
   pool     = each.key
   nodes    = each.value.nodes
+  site     = var.site
   settings = each.value.settings
 }
 
 output "site" {
-  value = var.site
+  value = { name = var.site.name, description = var.site.description }
 }
 
 output "nodes" {
