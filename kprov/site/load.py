@@ -178,11 +178,15 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel], prefix: Loc
     out = []
     for err in exc.errors():
         loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+        hint_model, hint_loc = model, loc
         if len(loc) >= 3 and loc[0] == "providers" and loc[2] in registry():
-            loc = loc[:2] + loc[3:]  # pydantic puts the union's tag in the path; the file has no such key
+            # pydantic puts the union's tag in the path; the file has no such key. The tag names the target
+            # whose provider model the "did you mean" hints come from.
+            hint_model, hint_loc = registry()[str(loc[2])].provider_model, loc[3:]
+            loc = loc[:2] + loc[3:]
         if err["type"] == "union_tag_invalid":
             loc = (*loc, "type")
-        out.append((prefix + loc, _message(err, model, loc)))
+        out.append((prefix + loc, _message(err, hint_model, hint_loc)))
     return out
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from kprov.engine.stage import Session
 
+from kprov.engine.stage import Session
 from kprov.engine.workdir import Workdir
 from kprov.events import Events
 from kprov.render import render

@@ -1,4 +1,5 @@
-"""kprov.targets.baremetal.bmc over real IPMI: pyghmi's BMC server (``tests/integration/ipmi_bmc.py``) on a loopback UDP port."""
+"""kprov.targets.baremetal.bmc over real IPMI: pyghmi's BMC server (``tests/integration/ipmi_bmc.py``) on a
+loopback UDP port."""
 
 from __future__ import annotations
 

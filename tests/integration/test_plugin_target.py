@@ -79,15 +79,25 @@ def test_an_outside_target_validates_renders_and_plans(plugin_path: Path, tmp_pa
 
 def test_an_outside_targets_own_checks_and_schema_errors_point_at_the_file(plugin_path: Path,
                                                                             tmp_path: Path) -> None:
+    example = yaml.safe_load((PLUGIN / "example.yaml").read_text())
     site = tmp_path / "site.yaml"
-    data = yaml.safe_load((PLUGIN / "example.yaml").read_text())
-    data["pools"]["all"]["machines"][0]["name"] = "box-1"
+    data = json.loads(json.dumps(example))
     data["providers"]["shelf"]["rackk"] = "r2"
     site.write_text(yaml.safe_dump(data, sort_keys=False))
     proc = _kprov(plugin_path, "validate", str(site), cwd=tmp_path)
     assert proc.returncode == ExitCode.INVALID_SITE
-    lines = proc.stderr.splitlines()
-    assert lines[0] == f"{site}:18:5: providers.shelf.rackk: unknown key"
+    assert proc.stderr.splitlines() == [f"{site}:18:5: providers.shelf.rackk: unknown key (did you mean 'rack'?)"]
+
+    data = json.loads(json.dumps(example))
+    data["ssh"]["usr"] = "kprov"
+    data["pools"]["all"]["machines"][0]["name"] = "box-1"
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = _kprov(plugin_path, "validate", str(site), cwd=tmp_path)
+    assert proc.returncode == ExitCode.INVALID_SITE
+    assert proc.stderr.splitlines() == [
+        f"{site}:12:3: ssh.usr: unknown key (did you mean 'user'?)",
+        f"{site}:27:13: pools.all.machines[0].name: demo machines are named demo-*",
+    ]
 
 
 def test_without_the_plugin_its_type_is_unknown(tmp_path: Path) -> None:

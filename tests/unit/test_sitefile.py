@@ -19,12 +19,7 @@ def test_valid_files_load(path: Path) -> None:
     assert loaded.nodes
 
 
-# duplicate-key.yaml's '# expect:' line predates the second position in the message ("(first at line 6,
-# column 3)"); tests/unit/test_site_hardening.py checks that file's full message.
-_STALE_EXPECT = {"duplicate-key.yaml"}
-
-
-@pytest.mark.parametrize("path", sorted(p for p in (SITES / "invalid").glob("*.yaml") if p.name not in _STALE_EXPECT),
+@pytest.mark.parametrize("path", sorted((SITES / "invalid").glob("*.yaml")),
                          ids=lambda p: p.name)
 def test_invalid_files_give_exactly_their_expected_messages(path: Path) -> None:
     expected = [f"{path}:{line.removeprefix('# expect: ')}" for line in path.read_text().splitlines()
