@@ -21,13 +21,22 @@ Ask = Callable[[str], bool]
 @dataclass(frozen=True)
 class Command:
     """A command: its stages in order (they may depend on the site: targets add stages), whether it takes the
-    site lock, whether it leaves a run in the run store, and the question it must have answered first."""
+    site lock, whether it leaves a run in the run store, the question it must have answered first, and what
+    must hold before anything is written (``requires`` raises a :class:`~kprov.errors.KprovError` if not)."""
 
     name: str
     stages: Callable[[Session], Sequence[Stage]]
     locks: bool = True
     records: bool = True
     confirm: Callable[[Session], str] | None = None
+    requires: Callable[[Session], object] | None = None
+
+
+def renderable(session: Session) -> object:
+    """What rendering reads besides the site file (the SSH public key new machines get) is there."""
+    from kprov.render import site_context  # noqa: PLC0415 - jinja2 and the targets, only when rendering
+
+    return site_context(session.loaded)
 
 
 def confirm(question: str, *, yes: bool, ask: Ask | None) -> None:
@@ -44,6 +53,8 @@ def execute(command: Command, session: Session, *, yes: bool = False, ask: Ask |
             finish: Callable[[Session, list[StageOutcome]], Any] | None = None) -> Any:
     """Run ``command`` on the session; ``finish`` turns the outcomes into the command's result (inside the run
     and the lock, so its events are recorded too)."""
+    if command.requires is not None:
+        command.requires(session)
     if command.confirm is not None:
         confirm(command.confirm(session), yes=yes, ask=ask)
     if command.records:

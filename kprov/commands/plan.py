@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kprov.commands.base import Command
+from kprov.commands.base import Command, renderable
 from kprov.stages.plan import Plan
 
-PLAN = Command("plan", lambda session: [Plan()])
+PLAN = Command("plan", lambda session: [Plan()], requires=renderable)

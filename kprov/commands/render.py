@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kprov.commands.base import Command
+from kprov.commands.base import Command, renderable
 from kprov.stages.render import Render
 
-RENDER = Command("render", lambda session: [Render()], locks=False, records=False)
+RENDER = Command("render", lambda session: [Render()], locks=False, records=False, requires=renderable)

@@ -3,7 +3,7 @@ site's targets need first (bare metal: its PXE servers)."""
 
 from __future__ import annotations
 
-from kprov.commands.base import Command
+from kprov.commands.base import Command, renderable
 from kprov.engine.fastpath import converged_key
 from kprov.engine.runner import StageOutcome
 from kprov.engine.stage import Session, Stage
@@ -24,7 +24,7 @@ def stages(session: Session) -> list[Stage]:
     return [*before.values(), Infra(), Inventory(), Ssh(), Preflight(), Bootstrap(), Kubeconfig(), Verify()]
 
 
-UP = Command("up", stages)
+UP = Command("up", stages, requires=renderable)
 
 
 def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]:

@@ -112,13 +112,15 @@ def test_validate_warns_of_a_missing_public_key_and_exits_0(vsphere_site: Path) 
     assert not (vsphere_site.parent / ".kprov").exists()
 
 
-def test_render_without_the_public_key_fails_naming_the_path_and_the_command(vsphere_site: Path) -> None:
-    proc = kprov("render", "site.yaml", cwd=vsphere_site.parent)
-    assert proc.returncode not in (ExitCode.OK, ExitCode.ERROR), proc.stderr  # a refusal, not a crash
+def test_render_plan_up_without_the_public_key_fail_naming_the_path_and_the_command_writing_nothing(
+        vsphere_site: Path) -> None:
     public = vsphere_site.parent / "keys" / "id_ed25519.pub"
-    assert f"ssh.public_key {public}" in proc.stderr
-    assert f"ssh-keygen -t ed25519 -f {public.with_suffix('')}" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    for command in ("render", "plan", "up"):
+        proc = kprov(command, "site.yaml", cwd=vsphere_site.parent)
+        assert proc.returncode == ExitCode.USAGE, proc.stderr
+        assert proc.stderr == (f"kprov: ssh.public_key {public}: No such file or directory; new machines get it "
+                               f"(create it: ssh-keygen -t ed25519 -f {public.with_suffix('')})\n")
+        assert not (vsphere_site.parent / ".kprov").exists(), command
 
 
 def test_render_works_once_the_public_key_exists(vsphere_site: Path) -> None:
