@@ -1,6 +1,7 @@
 """Golden files for every example's rendered root module and tfvars, `terraform fmt -check`, and a python-hcl2
 parse of everything kprov renders or ships (each module against the contract: test_contract.py). Refresh the
-golden files with KPROV_UPDATE_GOLDEN=1 after a deliberate change, and read the diff."""
+golden files with KPROV_UPDATE_GOLDEN=1 after a deliberate change, and read the diff. They end in ``.golden`` (as
+Go's testdata convention has it) so that no tool takes the expected output for live Terraform or JSON."""
 
 from __future__ import annotations
 
@@ -47,9 +48,10 @@ def test_render_matches_golden_and_is_fmt_clean(example: Path, tmp_path: Path) -
     if os.environ.get("KPROV_UPDATE_GOLDEN"):
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in got.items():
-            (folder / name).write_text(text)
+            (folder / f"{name}.golden").write_text(text)
     for name, text in got.items():
-        assert text == (folder / name).read_text(), f"{example.stem}/{name} differs from its golden file"
+        golden = folder / f"{name}.golden"
+        assert text == golden.read_text(), f"{golden} differs from what kprov renders"
     fmt = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(w.terraform)], capture_output=True,
                          text=True, check=False)
     assert fmt.returncode == 0, fmt.stdout
