@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from kprov.site.secrets import SecretRef
-from kprov.site.types import DnsLabel, Identifier
+from kprov.site.types import DnsLabel, Identifier, exactly_one
 from kprov.targets import provider_config_type
 
 if TYPE_CHECKING:
@@ -60,9 +60,7 @@ class KubesprayRef(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        if (self.version is None) == (self.path is None):
-            raise ValueError("give exactly one of 'version' (a tag such as v2.31.0) or 'path'")
-        return self
+        return exactly_one(self, "version", "path", "give exactly one of 'version' (a tag such as v2.31.0) or 'path'")
 
 
 class Kubernetes(Strict):

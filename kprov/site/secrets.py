@@ -12,6 +12,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from kprov.errors import KprovError
+from kprov.site.types import exactly_one
 
 
 class SecretUnavailable(KprovError):
@@ -48,9 +49,7 @@ class SecretRef(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("a secret reference needs exactly one of 'env' or 'file'")
-        return self
+        return exactly_one(self, "env", "file", "a secret reference needs exactly one of 'env' or 'file'")
 
     def describe(self) -> str:
         return f"env {self.env}" if self.env is not None else f"file {self.file}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import StringConstraints
 
@@ -63,3 +63,13 @@ class NodeSpec:
     labels: dict[str, str] = field(default_factory=dict)
     mac: str | None = None
     loc: tuple[str | int, ...] = ()
+
+
+M = TypeVar("M")
+
+
+def exactly_one(model: M, first: str, second: str, message: str) -> M:
+    """For a model validator: exactly one of two optional keys is set, or ``ValueError(message)``."""
+    if (getattr(model, first) is None) == (getattr(model, second) is None):
+        raise ValueError(message)
+    return model

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args
 
 import jinja2
 from pydantic import BaseModel
@@ -50,13 +50,23 @@ class TerraformProvider:
 
 
 class Target(ABC, Generic[P, Q]):
-    """One kind of machine source. Subclasses are registered in :mod:`kprov.targets`."""
+    """One kind of machine source. Subclasses are registered in :mod:`kprov.targets`.
+
+    ``class Vsphere(VmTarget[VsphereProvider, VspherePool])`` names the models of its provider blocks and pools
+    once: they become ``provider_model`` and ``pool_model``."""
 
     name: ClassVar[str]
     """The ``type`` of its provider blocks, its entry-point name, and the name of its module and templates."""
     needs_public_key: ClassVar[bool] = False
     provider_model: ClassVar[type[BaseModel]]
     pool_model: ClassVar[type[BaseModel]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = get_args(base)
+            if len(args) == 2 and all(isinstance(a, type) and issubclass(a, BaseModel) for a in args):
+                cls.provider_model, cls.pool_model = args
 
     @abstractmethod
     def nodes(self, pool_name: str, pool: Q, provider_name: str, provider: P, ssh_user: str) -> list[NodeSpec]:

@@ -10,36 +10,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from kprov.site.types import Identifier
-from kprov.targets.base import Loc, SiteContext, TerraformProvider
-from kprov.targets.vm import VmPool, VmTarget
+from kprov.site.types import Identifier, exactly_one
+from kprov.targets.base import Loc, SiteContext
+from kprov.targets.vm import HostName, ProviderVersion, VmPool, VmProvider, VmTarget
 
 LIBVIRT_PROVIDER_VERSION = "0.8.3"
 
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Uri = Annotated[str, StringConstraints(pattern=r"^qemu(\+ssh|\+tls|\+tcp)?://[^\s]*/(system|session)(\?[^\s]*)?$")]
 
 
-class LibvirtProvider(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class LibvirtProvider(VmProvider):
     type: Literal["libvirt"]
     hosts: Annotated[dict[Identifier, Uri], Field(min_length=1)]
     """Hypervisors by name: ``qemu:///system`` or ``qemu+ssh://user@host/system``."""
     image: Annotated[str, StringConstraints(pattern=r"^(/|https?://)[^\s]+$")]
     """Base image: an absolute path on the hosts or an http(s) URL (a cloud image with cloud-init)."""
-    storage_pool: Name = "default"
-    bridge: Name | None = None
-    network: Name | None = None
-    terraform_provider_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = (
-        LIBVIRT_PROVIDER_VERSION)
+    storage_pool: HostName = "default"
+    bridge: HostName | None = None
+    network: HostName | None = None
+    terraform_provider_version: ProviderVersion = LIBVIRT_PROVIDER_VERSION
 
     @model_validator(mode="after")
     def _one_network(self) -> Self:
-        if (self.bridge is None) == (self.network is None):
-            raise ValueError("give exactly one of 'bridge' (a host bridge) or 'network' (a libvirt network)")
-        return self
+        return exactly_one(self, "bridge", "network",
+                           "give exactly one of 'bridge' (a host bridge) or 'network' (a libvirt network)")
 
 
 class LibvirtPool(VmPool):
@@ -49,18 +45,10 @@ class LibvirtPool(VmPool):
 
 class Libvirt(VmTarget[LibvirtProvider, LibvirtPool]):
     name = "libvirt"
-    provider_model = LibvirtProvider
-    pool_model = LibvirtPool
+    terraform_source = "dmacvicar/libvirt"
 
     def check_pool(self, pool: LibvirtPool, provider: LibvirtProvider) -> list[tuple[Loc, str]]:
-        problems: list[tuple[Loc, str]] = []
-        for i, host in enumerate(pool.hosts or []):
-            if host not in provider.hosts:
-                problems.append((("hosts", i), f"host {host} is not one of the provider's hosts"))
-        return problems
-
-    def terraform_provider(self, provider: LibvirtProvider) -> TerraformProvider:
-        return TerraformProvider("libvirt", "dmacvicar/libvirt", provider.terraform_provider_version)
+        return self.pinned("hosts", pool.hosts, provider.hosts, "host {} is not one of the provider's hosts")
 
     def instances(self, provider_name: str, provider: LibvirtProvider) -> dict[str, dict[str, Any]]:
         return {f"{provider_name}_{host}": {"uri": uri} for host, uri in provider.hosts.items()}
@@ -73,6 +61,5 @@ class Libvirt(VmTarget[LibvirtProvider, LibvirtPool]):
                  ctx: SiteContext) -> dict[str, Any]:
         return {
             "image": provider.image, "storage_pool": provider.storage_pool, "bridge": provider.bridge,
-            "network": provider.network, "cpus": pool.cpus, "memory_mib": pool.memory_mib,
-            "disk_gib": pool.disk_gib,
+            "network": provider.network, **pool.sizes(),
         }

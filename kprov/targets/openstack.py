@@ -9,19 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import StringConstraints, model_validator
 
 from kprov.site.secrets import SecretRef
-from kprov.targets.base import Loc, SiteContext, TerraformProvider
-from kprov.targets.vm import VmPool, VmTarget
+from kprov.targets.base import Loc, SiteContext
+from kprov.targets.vm import Name, ProviderVersion, VmPool, VmProvider, VmTarget
 
 OPENSTACK_PROVIDER_VERSION = "2.1.0"
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-
-
-class OpenstackProvider(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class OpenstackProvider(VmProvider):
     type: Literal["openstack"]
     auth_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
     region: Name
@@ -37,8 +33,7 @@ class OpenstackProvider(BaseModel):
     flavor: Name
     floating_ip_pool: Name | None = None
     security_groups: list[Name] = []
-    terraform_provider_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = (
-        OPENSTACK_PROVIDER_VERSION)
+    terraform_provider_version: ProviderVersion = OPENSTACK_PROVIDER_VERSION
 
     @model_validator(mode="after")
     def _one_auth(self) -> Self:
@@ -66,18 +61,12 @@ class OpenstackPool(VmPool):
 
 class Openstack(VmTarget[OpenstackProvider, OpenstackPool]):
     name = "openstack"
-    provider_model = OpenstackProvider
-    pool_model = OpenstackPool
+    terraform_source = "terraform-provider-openstack/openstack"
 
     def check_pool(self, pool: OpenstackPool, provider: OpenstackProvider) -> list[tuple[Loc, str]]:
-        problems: list[tuple[Loc, str]] = []
         if pool.floating_ips and provider.floating_ip_pool is None:
-            problems.append((("floating_ips",), "floating IPs need floating_ip_pool on the provider"))
-        return problems
-
-    def terraform_provider(self, provider: OpenstackProvider) -> TerraformProvider:
-        return TerraformProvider("openstack", "terraform-provider-openstack/openstack",
-                                 provider.terraform_provider_version)
+            return [(("floating_ips",), "floating IPs need floating_ip_pool on the provider")]
+        return []
 
     def provider_settings(self, provider: OpenstackProvider) -> dict[str, Any]:
         return {"auth_url": provider.auth_url, "region": provider.region, "project": provider.project,

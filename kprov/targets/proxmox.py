@@ -9,55 +9,42 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from kprov.site.secrets import SecretRef
-from kprov.targets.base import Loc, SiteContext, TerraformProvider
-from kprov.targets.vm import VmPool, VmTarget
+from kprov.targets.base import Loc, SiteContext
+from kprov.targets.vm import HostName, ProviderVersion, VmPool, VmProvider, VmTarget
 
 PROXMOX_PROVIDER_VERSION = "0.66.3"
 
-PveName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
-
-
-class ProxmoxProvider(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ProxmoxProvider(VmProvider):
     type: Literal["proxmox"]
     endpoint: Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/?$")]
     api_token: SecretRef
     """``user@realm!tokenid=secret``, from the environment or a file."""
     insecure: bool = False
-    nodes: Annotated[list[PveName], Field(min_length=1)]
+    nodes: Annotated[list[HostName], Field(min_length=1)]
     """Proxmox nodes VMs may be placed on (spread round-robin)."""
     template_id: Annotated[int, Field(ge=100, le=999_999_999)]
-    template_node: PveName | None = None
+    template_node: HostName | None = None
     """The node that holds the template (default: the first of ``nodes``)."""
-    datastore: PveName = "local-lvm"
-    bridge: PveName = "vmbr0"
-    terraform_provider_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = (
-        PROXMOX_PROVIDER_VERSION)
+    datastore: HostName = "local-lvm"
+    bridge: HostName = "vmbr0"
+    terraform_provider_version: ProviderVersion = PROXMOX_PROVIDER_VERSION
 
 
 class ProxmoxPool(VmPool):
-    nodes: list[PveName] | None = None
+    nodes: list[HostName] | None = None
     """Pin the pool to these Proxmox nodes (default: all of the provider's)."""
     vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
 
 
 class Proxmox(VmTarget[ProxmoxProvider, ProxmoxPool]):
     name = "proxmox"
-    provider_model = ProxmoxProvider
-    pool_model = ProxmoxPool
+    terraform_source = "bpg/proxmox"
 
     def check_pool(self, pool: ProxmoxPool, provider: ProxmoxProvider) -> list[tuple[Loc, str]]:
-        problems: list[tuple[Loc, str]] = []
-        for i, node in enumerate(pool.nodes or []):
-            if node not in provider.nodes:
-                problems.append((("nodes", i), f"Proxmox node {node} is not in the provider's nodes"))
-        return problems
-
-    def terraform_provider(self, provider: ProxmoxProvider) -> TerraformProvider:
-        return TerraformProvider("proxmox", "bpg/proxmox", provider.terraform_provider_version)
+        return self.pinned("nodes", pool.nodes, provider.nodes, "Proxmox node {} is not in the provider's nodes")
 
     def provider_settings(self, provider: ProxmoxProvider) -> dict[str, Any]:
         return {"endpoint": provider.endpoint, "insecure": provider.insecure}
@@ -72,6 +59,6 @@ class Proxmox(VmTarget[ProxmoxProvider, ProxmoxPool]):
         return {
             "placement": {n: targets[i % len(targets)] for i, n in enumerate(names)},
             "template_id": provider.template_id, "template_node": provider.template_node or provider.nodes[0],
-            "datastore": provider.datastore, "bridge": provider.bridge, "vlan": pool.vlan, "cpus": pool.cpus,
-            "memory_mib": pool.memory_mib, "disk_gib": pool.disk_gib,
+            "datastore": provider.datastore, "bridge": provider.bridge, "vlan": pool.vlan,
+            **pool.sizes(),
         }

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, TypeVar
+from collections.abc import Collection
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kprov.site.types import DnsLabel, Labels, NodeSpec, Role
-from kprov.targets.base import Loc, Target, zone_label
+from kprov.targets.base import Loc, Target, TerraformProvider, zone_label
+
+ProviderVersion = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
+"""A Terraform provider version to pin (one per site and provider)."""
+Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+"""A name in the platform's own inventory (datacenter, datastore, image, flavor), free text."""
+HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+"""A host, pool or bridge name that also appears in URLs and paths: letters, digits and ._- only."""
+
+
+class VmProvider(BaseModel):
+    """What every VM target's provider block has: unknown keys refused, and a pinned provider version (each target
+    redeclares ``terraform_provider_version`` with the version it is tested with as its default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    terraform_provider_version: ProviderVersion
 
 
 class VmPool(BaseModel):
@@ -29,6 +45,10 @@ class VmPool(BaseModel):
     def memory_mib(self) -> int:
         return int(self.memory_gib * 1024)
 
+    def sizes(self) -> dict[str, Any]:
+        """The size of the pool's VMs as the VM modules take it."""
+        return {"cpus": self.cpus, "memory_mib": self.memory_mib, "disk_gib": self.disk_gib}
+
     def vm_nodes(self, pool_name: str, provider_name: str, ssh_user: str) -> list[NodeSpec]:
         """``<pool>-1`` … ``<pool>-N`` on consecutive addresses from ``ip_start``."""
         labels = {**zone_label(self.zone), **self.labels}
@@ -46,7 +66,7 @@ class VmPool(BaseModel):
         return []
 
 
-PV = TypeVar("PV", bound=BaseModel)
+PV = TypeVar("PV", bound=VmProvider)
 QV = TypeVar("QV", bound=VmPool)
 
 
@@ -55,6 +75,8 @@ class VmTarget(Target[PV, QV]):
     VMs get the site's SSH public key."""
 
     needs_public_key = True
+    terraform_source: ClassVar[str]
+    """The Terraform provider's registry source (``hashicorp/vsphere``); its local name is the target's."""
 
     def nodes(self, pool_name: str, pool: QV, provider_name: str, provider: PV, ssh_user: str) -> list[NodeSpec]:
         return pool.vm_nodes(pool_name, provider_name, ssh_user)
@@ -65,3 +87,13 @@ class VmTarget(Target[PV, QV]):
     def check_pool(self, pool: QV, provider: PV) -> list[tuple[Loc, str]]:
         """The target's own pool checks, beyond the address range (locations relative to the pool)."""
         return []
+
+    def terraform_provider(self, provider: PV) -> TerraformProvider:
+        return TerraformProvider(self.name, self.terraform_source, provider.terraform_provider_version)
+
+    @staticmethod
+    def pinned(key: str, chosen: list[str] | None, allowed: Collection[str], message: str) -> list[tuple[Loc, str]]:
+        """A pool pinned to some of the provider's ``allowed`` places names only those; ``message`` takes the
+        stray one as ``{}``."""
+        return [((key, i), message.format(value)) for i, value in enumerate(chosen or []) if value not in allowed]
+

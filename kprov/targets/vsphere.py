@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import StringConstraints, model_validator
 
 from kprov.site.secrets import SecretRef
-from kprov.targets.base import SiteContext, TerraformProvider
-from kprov.targets.vm import VmPool, VmTarget
+from kprov.site.types import exactly_one
+from kprov.targets.base import SiteContext
+from kprov.targets.vm import Name, ProviderVersion, VmPool, VmProvider, VmTarget
 
 VSPHERE_PROVIDER_VERSION = "2.0.2"
 """The hashicorp/vsphere version kprov is tested with (offline validate and the vCenter simulator)."""
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-
-
-class VsphereProvider(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class VsphereProvider(VmProvider):
     type: Literal["vsphere"]
     server: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+(:\d+)?$")]
     user: str | SecretRef
@@ -38,13 +35,11 @@ class VsphereProvider(BaseModel):
     networks: list[Name] | None = None
     template: Name
     customization: Literal["guest", "cloud-init"] = "guest"
-    terraform_provider_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = VSPHERE_PROVIDER_VERSION
+    terraform_provider_version: ProviderVersion = VSPHERE_PROVIDER_VERSION
 
     @model_validator(mode="after")
     def _one_network_form(self) -> Self:
-        if (self.network is None) == (self.networks is None):
-            raise ValueError("give exactly one of 'network' or 'networks'")
-        return self
+        return exactly_one(self, "network", "networks", "give exactly one of 'network' or 'networks'")
 
     @property
     def network_list(self) -> list[str]:
@@ -61,11 +56,7 @@ class VspherePool(VmPool):
 
 class Vsphere(VmTarget[VsphereProvider, VspherePool]):
     name = "vsphere"
-    provider_model = VsphereProvider
-    pool_model = VspherePool
-
-    def terraform_provider(self, provider: VsphereProvider) -> TerraformProvider:
-        return TerraformProvider("vsphere", "hashicorp/vsphere", provider.terraform_provider_version)
+    terraform_source = "hashicorp/vsphere"
 
     def provider_settings(self, provider: VsphereProvider) -> dict[str, Any]:
         return {"server": provider.server, "insecure": provider.insecure}
@@ -79,8 +70,7 @@ class Vsphere(VmTarget[VsphereProvider, VspherePool]):
             "datacenter": provider.datacenter, "cluster": provider.cluster,
             "datastore": pool.datastore or provider.datastore, "resource_pool": provider.resource_pool,
             "folder": pool.folder or provider.folder, "networks": provider.network_list,
-            "template": pool.template or provider.template, "cpus": pool.cpus,
-            "memory_mib": pool.memory_mib, "disk_gib": pool.disk_gib,
+            "template": pool.template or provider.template, **pool.sizes(),
             "anti_affinity": pool.anti_affinity, "customization": provider.customization,
         }
 

@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from kprov.site.secrets import SecretRef
-from kprov.site.types import KERNEL_ARG, DnsLabel, Labels, Role
+from kprov.site.types import KERNEL_ARG, DnsLabel, Labels
 from kprov.targets.baremetal.bmc import ipmi_target
+from kprov.targets.machines import MachinePool
 
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+=,:-]*)?$")
 _MEDIA_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
@@ -196,11 +197,7 @@ class Machine(_Strict):
         raise ValueError("a MAC address like aa:bb:cc:00:00:01")
 
 
-class BaremetalPool(_Strict):
-    provider: str
-    roles: Annotated[list[Role], Field(min_length=1)]
-    labels: Labels = Field(default_factory=dict)
-    zone: DnsLabel | None = None
+class BaremetalPool(MachinePool):
     machines: Annotated[list[Machine], Field(min_length=1)]
 
 

@@ -6,31 +6,19 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kprov.site.types import NodeSpec
 from kprov.targets.baremetal import boot
 from kprov.targets.baremetal.model import BaremetalPool, BaremetalProvider
-from kprov.targets.base import Loc, SiteContext, Target, zone_label
+from kprov.targets.base import Loc, SiteContext
+from kprov.targets.machines import MachineTarget
 
 if TYPE_CHECKING:
     from kprov.engine.stage import Session, Stage
     from kprov.site.load import LoadedSite
 
 
-class Baremetal(Target[BaremetalProvider, BaremetalPool]):
+class Baremetal(MachineTarget[BaremetalProvider, BaremetalPool]):
     name = "baremetal"
     needs_public_key = True
-    provider_model = BaremetalProvider
-    pool_model = BaremetalPool
-
-    def nodes(self, pool_name: str, pool: BaremetalPool, provider_name: str, provider: BaremetalProvider,
-              ssh_user: str) -> list[NodeSpec]:
-        return [
-            NodeSpec(name=m.name, pool=pool_name, provider=provider_name, roles=tuple(dict.fromkeys(pool.roles)),
-                     ip=str(m.ip), access_ip=str(m.ip), ssh_user=ssh_user,
-                     labels={**zone_label(pool.zone), **pool.labels, **m.labels}, mac=m.mac,
-                     loc=("pools", pool_name, "machines", i))
-            for i, m in enumerate(pool.machines)
-        ]
 
     def check(self, pool_name: str, pool: BaremetalPool, provider: BaremetalProvider) -> list[tuple[Loc, str]]:
         problems: list[tuple[Loc, str]] = []  # duplicate MACs are a site-wide check (kprov.site.meaning)

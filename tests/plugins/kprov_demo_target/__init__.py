@@ -6,14 +6,16 @@ plus the shared contract, so the demo records machines in state without any prov
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kprov.site.types import DnsLabel, NodeSpec, Role
-from kprov.targets.base import Loc, Target
+from kprov.site.types import DnsLabel, NodeSpec
+from kprov.targets.base import Loc
+from kprov.targets.machines import MachinePool, MachineTarget
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,25 +30,23 @@ class DemoMachine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: DnsLabel
     ip: ipaddress.IPv4Address
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
-class DemoPool(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    provider: str
-    roles: Annotated[list[Role], Field(min_length=1)]
+class DemoPool(MachinePool):
     machines: Annotated[list[DemoMachine], Field(min_length=1)]
 
 
-class Demo(Target[DemoProvider, DemoPool]):
+class Demo(MachineTarget[DemoProvider, DemoPool]):
+    """Listed machines, each labelled with its provider's rack."""
+
     name = "demo"
-    provider_model = DemoProvider
-    pool_model = DemoPool
 
     def nodes(self, pool_name: str, pool: DemoPool, provider_name: str, provider: DemoProvider,
               ssh_user: str) -> list[NodeSpec]:
-        return [NodeSpec(name=m.name, pool=pool_name, provider=provider_name, roles=tuple(pool.roles), ip=str(m.ip),
-                         access_ip=str(m.ip), ssh_user=ssh_user, labels={"example.com/rack": provider.rack},
-                         loc=("pools", pool_name, "machines", i)) for i, m in enumerate(pool.machines)]
+        rack = {"example.com/rack": provider.rack}
+        return [dataclasses.replace(n, labels={**n.labels, **rack})
+                for n in super().nodes(pool_name, pool, provider_name, provider, ssh_user)]
 
     def check(self, pool_name: str, pool: DemoPool, provider: DemoProvider) -> list[tuple[Loc, str]]:
         return [(("machines", i, "name"), "demo machines are named demo-*")
