@@ -12,7 +12,7 @@ without the site model, Terraform, Ansible or testinfra.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +41,13 @@ class Validation:
 
 @dataclass(frozen=True)
 class UpResult:
+    """A site that is up: its workdir and kubeconfig, and what each stage did."""
+
+    workdir: Path
     kubeconfig: Path
     outcomes: tuple[StageOutcome, ...] = ()
     skipped: tuple[str, ...] = ()
     """Stages the no-op fast path reported unchanged (then ``outcomes`` is empty)."""
-    workdir: Path = field(default=Path())
 
 
 def load(site_file: Path | str) -> LoadedSite:
@@ -120,7 +122,7 @@ def up(site_file: Path | str, *, force: bool = False, workdir: Path | None = Non
 
     session = _session(site_file, "up", workdir=workdir, events=ev, force=force)
     outcomes = execute(up_command.UP, session, finish=up_command.finish)
-    return UpResult(session.workdir.kubeconfig, tuple(outcomes), workdir=session.workdir.root)
+    return UpResult(session.workdir.root, session.workdir.kubeconfig, tuple(outcomes))
 
 
 def _fast_up(site_file: Path, workdir: Path | None, events: Events) -> UpResult | None:
@@ -137,7 +139,7 @@ def _fast_up(site_file: Path, workdir: Path | None, events: Events) -> UpResult 
     kubeconfig = root / "kubeconfig"
     events.emit("up", "result", f"site is up; kubeconfig: {kubeconfig}", kubeconfig=str(kubeconfig))
     run.close(events, result="ok", exit_code=0)
-    return UpResult(kubeconfig, skipped=tuple(stages), workdir=root)
+    return UpResult(root, kubeconfig, skipped=tuple(stages))
 
 
 def down(site_file: Path | str, *, yes: bool = False, ask: Ask | None = None, skip_reset: bool = False,
