@@ -27,3 +27,10 @@ def test_wheel_carries_templates_and_modules(tmp_path: Path) -> None:
     assert 'variable "nodes"' in contract  # the link's content, not a dangling link
     assert "kprov/assets/examples/vsphere.yaml" in names
     assert not any(n.startswith("tests/") for n in names)
+    assert "kprov/targets/baremetal/target.py" in names and "kprov/commands/up.py" in names
+    assert "kprov/assets/templates/terraform/baremetal/boot/boot.ipxe.j2" in names
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    registered = text.split("[kprov.targets]")[1].split("[")[0]
+    assert {line.split(" = ")[0] for line in registered.strip().splitlines()} == {
+        "static", "vsphere", "libvirt", "proxmox", "openstack", "baremetal"}
