@@ -51,15 +51,13 @@ class UpResult:
 
 
 def load(site_file: Path | str) -> LoadedSite:
-    """Load and validate the site file: schema, meaning, and the Kubernetes version against the site's Kubespray
-    when that tree is on disk. Raises :class:`~kprov.errors.SiteError` with every problem found."""
-    from kprov.site.load import check_kubernetes_version, load_site
-    from kprov.tools.kubespray import local_tree
+    """Load and validate the site file (schema and meaning). Raises :class:`~kprov.errors.SiteError` with every
+    problem found. ``validate``, ``render``, ``plan`` and ``up`` also check the Kubernetes version against the
+    site's Kubespray when that tree is on disk; commands on a site already up (status, verify, down) do not, so a
+    Kubespray bump cannot lock an operator out of them."""
+    from kprov.site.load import load_site
 
-    path = Path(site_file)
-    loaded = load_site(path, display_name=str(site_file))
-    check_kubernetes_version(loaded, local_tree(loaded.site.kubernetes.kubespray, loaded.base_dir))
-    return loaded
+    return load_site(Path(site_file), display_name=str(site_file))
 
 
 def _session(site_file: Path | str, command: str, *, workdir: Path | None, events: Events | None,
@@ -75,9 +73,11 @@ def _session(site_file: Path | str, command: str, *, workdir: Path | None, event
 
 def validate(site_file: Path | str, *, events: Events | None = None) -> Validation:
     """Check the site file without touching anything."""
-    from kprov.site.load import warnings
+    from kprov.site.load import check_kubernetes_version, warnings
+    from kprov.tools.kubespray import local_tree
 
     loaded = load(site_file)
+    check_kubernetes_version(loaded, local_tree(loaded.site.kubernetes.kubespray, loaded.base_dir))
     found = tuple(warnings(loaded))
     ev = events or null_events()
     for w in found:
@@ -134,10 +134,14 @@ def _fast_up(site_file: Path, workdir: Path | None, events: Events) -> UpResult 
         return None
     root, stages = found
     run = Run(root / "runs", "up").attach(events)
-    for stage in stages:
-        events.emit(stage, "stage_skip", "inputs unchanged since the last successful run")
-    kubeconfig = root / "kubeconfig"
-    events.emit("up", "result", f"site is up; kubeconfig: {kubeconfig}", kubeconfig=str(kubeconfig))
+    try:
+        for stage in stages:
+            events.emit(stage, "stage_skip", "inputs unchanged since the last successful run")
+        kubeconfig = root / "kubeconfig"
+        events.emit("up", "result", f"site is up; kubeconfig: {kubeconfig}", kubeconfig=str(kubeconfig))
+    except BaseException:
+        run.close(events, result="interrupted", exit_code=130)
+        raise
     run.close(events, result="ok", exit_code=0)
     return UpResult(root, kubeconfig, skipped=tuple(stages))
 
@@ -185,13 +189,11 @@ def kubeconfig(site_file: Path | str, *, workdir: Path | None = None) -> Path:
 def power(site_file: Path | str, node: str, action: str, *, workdir: Path | None = None,
           events: Events | None = None) -> str:
     """Power a node on, off or through a cycle through its BMC (or read its state); returns the power state."""
+    from kprov.commands import power as power_command
     from kprov.commands.base import execute
-    from kprov.commands.power import POWER
 
     session = _session(site_file, "power", workdir=workdir, events=events, node=node, action=action)
-    outcomes = execute(POWER, session)
-    state: str = outcomes[-1].result
-    session.events.emit("power", "result", f"{node}: {state}", host=node, action=action, power=state)
+    state: str = execute(power_command.POWER, session, finish=power_command.finish)
     return state
 
 

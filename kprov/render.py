@@ -21,7 +21,7 @@ from kprov.engine.workdir import Workdir, private_dir, write_atomic
 from kprov.errors import UsageError
 from kprov.nodes import Node
 from kprov.paths import asset_dir
-from kprov.site.load import LoadedSite
+from kprov.site.load import LoadedSite, keygen_hint
 from kprov.site.secrets import SecretRef
 from kprov.targets import target_for
 from kprov.targets.base import TerraformProvider
@@ -42,13 +42,13 @@ def site_context(loaded: LoadedSite) -> Site:
     """The site as every target gets it (``ctx``) and every module (``var.site``)."""
     site = loaded.site
     key = ""
-    if any(target_for(p.type).needs_public_key for p in site.providers.values()):
-        path = loaded.path(site.ssh.public_key or f"{site.ssh.private_key}.pub")
+    path = loaded.public_key
+    if path is not None:
         try:
             key = path.read_text().strip()
         except OSError as exc:
-            raise UsageError(f"ssh.public_key {path}: {exc.strerror}; new machines get it (create it: "
-                             f"ssh-keygen -t ed25519 -f {path.with_suffix('')})") from None
+            raise UsageError(f"ssh.public_key {path}: {exc.strerror}; new machines get it ({keygen_hint(path)})"
+                             ) from None
     net = site.network
     return Site(name=site.metadata.name, description=site.metadata.description,
                 network=Network(prefix_length=net.cidr.prefixlen, gateway=str(net.gateway) if net.gateway else None,

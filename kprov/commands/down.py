@@ -7,4 +7,5 @@ from kprov.stages.destroy import Destroy
 from kprov.stages.reset import Reset
 
 DOWN = Command("down", lambda session: [Reset(), Destroy()],
-               confirm=lambda session: f"Reset and destroy every node of site {session.loaded.name}?")
+               confirm=lambda session: f"Reset and destroy every node of site {session.loaded.name}?",
+               refusal="destroy")

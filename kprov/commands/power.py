@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from kprov.commands.base import Command
-from kprov.engine.stage import Session, Stage
-from kprov.stages.power import Power
+from kprov.engine.runner import StageOutcome
+from kprov.engine.stage import Session
+from kprov.stages.power import Power, bmc_target
+
+POWER = Command("power", lambda s: [Power(str(s.options["node"]), str(s.options["action"]))], locks=False,
+                requires=lambda s: bmc_target(s.loaded, str(s.options["node"])))
 
 
-def stages(session: Session) -> list[Stage]:
-    return [Power(str(session.options["node"]), str(session.options["action"]))]
-
-
-POWER = Command("power", stages, locks=False)
+def finish(session: Session, outcomes: list[StageOutcome]) -> str:
+    node, action, state = session.options["node"], session.options["action"], str(outcomes[-1].result)
+    session.events.emit("power", "result", f"{node}: {state}", host=node, action=action, power=state)
+    return state

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from kprov import nodes as nodes_mod
+from kprov.commands.up import stages as up_stages
 from kprov.engine.lock import SiteLock
 from kprov.engine.runs import last_runs
 from kprov.engine.stage import Session
-
-STAGE_ORDER = ("pxe", "infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig", "verify")
 
 
 def status(session: Session) -> dict[str, Any]:
     wd = session.workdir
     recorded = session.state.data["stages"]
-    names = [s for s in STAGE_ORDER if s != "pxe" or s in recorded] + sorted(set(recorded) - set(STAGE_ORDER))
+    order = [s.name for s in up_stages(session)]  # the stages `up` would run for this site, in its order
+    names = order + sorted(set(recorded) - set(order))
     stages = {s: session.state.finished(s) for s in names}
     nodes = nodes_mod.load(wd.nodes_file)
     runs = last_runs(wd.runs)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from kprov.commands.base import Command
-from kprov.engine.stage import Session, Stage
+from kprov.engine.stage import Session
 from kprov.stages.verify import Verify
 
 
-def stages(session: Session) -> list[Stage]:
+def nodes_known(session: Session) -> None:
+    """The site was brought up: there are nodes to verify (else a usage error, and no run is recorded)."""
     session.nodes = session.known_nodes()
-    return [Verify(always=True, junit=session.options.get("junit"))]
 
 
-VERIFY = Command("verify", stages, locks=False)
+VERIFY = Command("verify", lambda session: [Verify(always=True, junit=session.options.get("junit"))], locks=False,
+                 requires=nodes_known)

@@ -9,44 +9,47 @@ last runs from here. Like the workdir, every run folder is 0700 and holds no sec
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kprov.engine.workdir import private_dir, write_atomic
-from kprov.events import Event, Events
+from kprov.events import Events, JsonSink
 
 EVENTS = "events.jsonl"
 RESULT = "result.json"
 
 
+KEEP = 100
+"""Runs kept per site: the oldest go when a new one starts (a no-op `up` from cron makes one every time)."""
+
+
 class Run:
-    """One run's folder, recording the events it is given until it is closed."""
+    """One run's folder, recording the events it is given (as ``--output json`` prints them) until closed."""
 
     def __init__(self, runs: Path, command: str) -> None:
         self.command = command
         self.started = datetime.now(UTC)
+        prune(runs, KEEP - 1)
         self.dir = private_dir(runs / f"{self.started.strftime('%Y%m%dT%H%M%S.%fZ')}-{command}")
-        self._stream: IO[str] | None = (self.dir / EVENTS).open("a", encoding="utf-8")
-        (self.dir / EVENTS).chmod(0o600)
-
-    def record(self, event: Event) -> None:
-        if self._stream is not None:
-            self._stream.write(event.as_json() + "\n")
-            self._stream.flush()
+        fd = os.open(self.dir / EVENTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._sink: JsonSink | None = JsonSink(os.fdopen(fd, "a", encoding="utf-8"))
 
     def attach(self, events: Events) -> Run:
-        events.listeners.append(self.record)
+        if self._sink is not None:
+            events.sinks.append(self._sink)
         return self
 
     def close(self, events: Events, *, result: str, exit_code: int, message: str = "") -> None:
         """Stop recording and write ``result.json``."""
-        if self.record in events.listeners:
-            events.listeners.remove(self.record)
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        if self._sink is not None:
+            if self._sink in events.sinks:
+                events.sinks.remove(self._sink)
+            self._sink.stream.close()
+            self._sink = None
         write_atomic(self.dir / RESULT, json.dumps({
             "command": self.command, "started": self.started.isoformat(timespec="milliseconds"),
             "finished": datetime.now(UTC).isoformat(timespec="milliseconds"), "result": result,
@@ -67,6 +70,14 @@ class RunRecord:
     def as_dict(self) -> dict[str, Any]:
         return {"run": self.name, "command": self.command, "started": self.started, "result": self.result,
                 "exit_code": self.exit_code, "message": self.message}
+
+
+def prune(runs: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` runs."""
+    if not runs.is_dir():
+        return
+    for old in sorted((p for p in runs.iterdir() if p.is_dir()), reverse=True)[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def last_runs(runs: Path, limit: int = 10) -> list[RunRecord]:

@@ -55,11 +55,9 @@ class Session:
 
     @property
     def run_dir(self) -> Path:
-        """This run's folder (tools leave their artifacts there)."""
+        """This run's folder (tools leave their artifacts there); only commands that record runs have one."""
         if self.run is None:
-            from kprov.engine.runs import Run  # noqa: PLC0415
-
-            self.run = Run(self.workdir.ensure().runs, self.command)
+            raise RuntimeError(f"command {self.command} records no run: its stages cannot leave artifacts")
         return self.run.dir
 
     def spec_order(self) -> list[str]:
@@ -82,9 +80,11 @@ class Session:
         return [t for name, t in registry().items() if name in used]
 
     def private_key(self) -> Path:
-        key = self.loaded.path(self.site.ssh.private_key)
+        from kprov.site.load import keygen_hint  # noqa: PLC0415
+
+        key = self.loaded.private_key
         if not key.is_file():
-            raise UsageError(f"ssh.private_key {key} does not exist (create it with: ssh-keygen -t ed25519 -f {key})")
+            raise UsageError(f"ssh.private_key {key} does not exist ({keygen_hint(key)})")
         return key
 
     def ssh_config(self, nodes: Sequence[Node]) -> Path:
@@ -111,7 +111,8 @@ class Session:
         env = {**self.site.state.environment(self.loaded.base_dir), **render.credential_environment(self.loaded)}
         for target in self.targets_used():
             env.update(target.terraform_environment(self))
-        return Terraform(self.workdir.terraform, env=env, events=self.events, log_dir=self.run_dir)
+        return Terraform(self.workdir.terraform, env=env, events=self.events,
+                         log_dir=self.run.dir if self.run is not None else None)
 
     def terraform_initialized(self) -> Terraform:
         """:meth:`terraform` after checking its version and running ``terraform init`` on the rendered root."""

@@ -1,8 +1,9 @@
 """The site workdir (``.kprov/<site>/``, mode 0700): everything a later command or pipeline job needs.
 
 Layout: ``terraform/`` (root module, modules, tfvars, state), ``inventory/`` (Kubespray inventory),
-``runs/<timestamp>/`` (ansible-runner dirs, Terraform event logs, JUnit), ``kubeconfig`` and ``known_hosts``
-(0600), ``ssh_config``, ``state.json`` (stage fingerprints) and ``lock``.
+``runs/<time>-<command>/`` (the run store, :mod:`kprov.engine.runs`: events, result, ansible-runner dirs, Terraform
+event logs, JUnit), ``nodes.json``, ``kubeconfig`` and ``known_hosts`` (0600), ``ssh_config``, ``facts/``,
+``state.json`` (stage fingerprints) and ``lock``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -109,7 +109,3 @@ class Workdir:
         for sub in (self.terraform, self.inventory, self.runs):
             private_dir(sub)
         return self
-
-    def new_run(self, command: str) -> Path:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        return private_dir(self.runs / f"{stamp}-{command}")

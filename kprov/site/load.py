@@ -74,6 +74,25 @@ class LoadedSite:
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
 
+    @property
+    def private_key(self) -> Path:
+        return self.path(self.site.ssh.private_key)
+
+    @property
+    def public_key(self) -> Path | None:
+        """The SSH public key new machines get, when a target of the site makes machines (else None)."""
+        from kprov.targets import target_for  # noqa: PLC0415
+
+        if not any(target_for(p.type).needs_public_key for p in self.site.providers.values()):
+            return None
+        return self.path(self.site.ssh.public_key or f"{self.site.ssh.private_key}.pub")
+
+
+def keygen_hint(key: Path) -> str:
+    """The command that creates a missing key pair."""
+    private = key.with_suffix("") if key.suffix == ".pub" else key
+    return f"create it: ssh-keygen -t ed25519 -f {private}"
+
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -468,19 +487,16 @@ def check_kubernetes_version(loaded: LoadedSite, tree: Path | None) -> None:
 def warnings(loaded: LoadedSite) -> list[str]:
     """What a valid site still lacks for ``up``, worth saying at ``validate`` time (files that only later commands
     read, a version that could not be checked yet). Each names the site file and says how to fix it."""
-    from kprov.targets import target_for  # noqa: PLC0415
     from kprov.tools.kubespray import local_tree  # noqa: PLC0415
 
     site, name = loaded.site, loaded.display or str(loaded.source)
     out: list[str] = []
-    private = loaded.path(site.ssh.private_key)
+    private, public = loaded.private_key, loaded.public_key
     if not private.is_file():
-        out.append(f"{name}: ssh.private_key {private} does not exist (create it: ssh-keygen -t ed25519 -f {private})")
-    if any(target_for(p.type).needs_public_key for p in site.providers.values()):
-        public = loaded.path(site.ssh.public_key or f"{site.ssh.private_key}.pub")
-        if not public.is_file():
-            out.append(f"{name}: ssh.public_key {public} does not exist; render, plan and up need it for new "
-                       f"machines (create it: ssh-keygen -t ed25519 -f {public.with_suffix('')})")
+        out.append(f"{name}: ssh.private_key {private} does not exist ({keygen_hint(private)})")
+    if public is not None and not public.is_file():
+        out.append(f"{name}: ssh.public_key {public} does not exist; render, plan and up need it for new "
+                   f"machines ({keygen_hint(public)})")
     ref = site.kubernetes.kubespray
     tree = local_tree(ref, loaded.base_dir)
     if ref.path is not None and (tree is None or not tree.is_dir()):

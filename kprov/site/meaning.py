@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kprov.site.model import Kubernetes, Network, Site
+from kprov.site.model import Kubernetes, Network
 from kprov.site.types import NodeSpec, Role
 from kprov.targets import target_for
 from kprov.targets.base import Loc
@@ -31,10 +31,6 @@ class Parts:
     complete: bool
     """Whether ``nodes`` are all of the site's nodes (every pool validated). Checks that need every node (roles,
     etcd quorum) run only then; the others run on the nodes there are."""
-
-    @classmethod
-    def of(cls, site: Site, nodes: Sequence[NodeSpec]) -> Parts:
-        return cls(site.kubernetes, site.network, site.providers, nodes, complete=True)
 
 
 Check = Callable[[Parts], Iterable[tuple[Loc, str]]]
@@ -136,8 +132,4 @@ def problems(parts: Parts) -> list[tuple[Loc, str]]:
         out.extend(check(parts))
     return out
 
-
-def site_problems(site: Site, nodes: Sequence[NodeSpec]) -> list[tuple[Loc, str]]:
-    """Every meaning problem of a schema-valid site."""
-    return problems(Parts.of(site, nodes))
 

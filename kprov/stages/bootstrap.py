@@ -25,6 +25,10 @@ class Bootstrap(Stage):
     def fingerprint(self, session: Session) -> str:
         return bootstrap_fingerprint(session)
 
+    def still_done(self, session: Session) -> bool:
+        """Kubespray's admin.conf is what the kubeconfig stage takes: without it, cluster.yml runs again."""
+        return (session.workdir.inventory / "artifacts" / "admin.conf").is_file()
+
     def run(self, session: Session) -> PlaybookResult:
         result = ansible.run_playbook(
             session.kubespray(), self.playbook, inventory_file=session.workdir.inventory / "hosts.yaml",

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kprov.engine.stage import Session, Stage
 from kprov.errors import UsageError
+from kprov.site.load import LoadedSite
 from kprov.targets import target_for
+
+
+def bmc_target(loaded: LoadedSite, node: str) -> Any:
+    """The target whose machine ``node`` is, if kprov can drive its power; else a usage error naming those it can."""
+    known: list[str] = []
+    for pool in loaded.pools.values():
+        target = target_for(loaded.site.providers[str(pool.provider)].type)  # type: ignore[attr-defined]
+        names = target.bmc_nodes(pool)
+        if node in names:
+            return target
+        known += names
+    raise UsageError(f"{node} is not a bare-metal node of site {loaded.name}"
+                     + (f" (those are: {', '.join(sorted(known))})" if known else " (it has none)"))
 
 
 class Power(Stage):
@@ -18,17 +34,5 @@ class Power(Stage):
         return f"{self.node}: power {self.action}"
 
     def run(self, session: Session) -> str:
-        loaded = session.loaded
-        known: list[str] = []
-        for pool in loaded.pools.values():
-            provider = loaded.site.providers[str(pool.provider)]  # type: ignore[attr-defined]
-            target = target_for(provider.type)
-            names = target.bmc_nodes(pool)
-            if self.node in names:
-                return target.power(loaded, self.node, self.action)
-            known += names
-        raise UsageError(f"{self.node} is not a bare-metal node of site {loaded.name}"
-                         + (f" (those are: {', '.join(known)})" if known else " (it has none)"))
-
-    def done_message(self, result: str) -> str:
-        return f"{self.node}: {result}"
+        state: str = bmc_target(session.loaded, self.node).power(session.loaded, self.node, self.action)
+        return state

@@ -34,7 +34,9 @@ class Verify(Stage):
     def run(self, session: Session) -> verify_mod.VerifyResult:
         junit = self.junit if self.always else session.run_dir / "junit-post-install.xml"
         result = run_suite(session, suite="post-install", stage=self.name, junit=junit)
-        return require(result, VerifyFailed, "verification failed" if self.always else "post-install")
+        if self.always and not result.ok:
+            raise VerifyFailed(f"verification failed: {result.failure_detail}")
+        return require(result, VerifyFailed, "post-install")
 
     def done_message(self, result: verify_mod.VerifyResult) -> str:
         return f"{len(result.results)} checks passed" if self.always else ""

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -55,7 +56,12 @@ class Kubespray:
         return supported_versions(self.root)
 
     def commit(self) -> str:
-        """What the tree is (commit plus local edits, or a content digest): part of fingerprints."""
+        """What the tree is (commit plus local edits, or a content digest): part of fingerprints. Worked out
+        once per command: several stages' fingerprints include it."""
+        return self._identity
+
+    @cached_property
+    def _identity(self) -> str:
         return tree_identity(self.root)
 
 

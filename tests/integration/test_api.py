@@ -15,6 +15,7 @@ from kprov import api
 from kprov.errors import UsageError
 from kprov.events import Event, Events
 from kprov.exitcodes import ExitCode
+from kprov.tools.terraform import TerraformError
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 
@@ -23,18 +24,27 @@ def _run_dirs(workdir: Path) -> list[Path]:
     return sorted(p for p in (workdir / "runs").iterdir() if p.is_dir())
 
 
-def test_render_leaves_a_private_workdir(write_site) -> None:  # type: ignore[no-untyped-def]
-    site = write_site()
-    root = api.render(site)
-    assert root == site.parent / ".kprov" / "lab"
+def _assert_private(root: Path) -> None:
     for path in [root.parent, root, *root.rglob("*")]:
         mode = stat.S_IMODE(path.lstat().st_mode)
+        if path.is_symlink():
+            continue
         if path.is_dir():
             assert mode == 0o700, f"{path} is {mode:o}"
         elif path.is_file():
             assert mode & 0o077 == 0, f"{path} is {mode:o}"
+
+
+def test_render_and_plan_leave_a_private_workdir(write_site) -> None:  # type: ignore[no-untyped-def]
+    site = write_site()
+    root = api.render(site)
+    assert root == site.parent / ".kprov" / "lab"
+    _assert_private(root)
     assert (root / "terraform" / "modules" / "static" / "main.tf").is_file()
     assert (root / "inventory" / "group_vars" / "all" / "kprov.yml").is_file()
+    api.plan(site)  # Terraform creates .terraform/ and the run store a run: private too
+    assert (root / "terraform" / ".terraform").is_dir() and (root / "runs").is_dir()
+    _assert_private(root)
 
 
 def test_plan_through_the_cli_records_the_same_events_it_prints(write_site) -> None:  # type: ignore[no-untyped-def]
@@ -64,14 +74,20 @@ def test_plan_returns_terraforms_typed_plan_and_status_lists_the_runs(write_site
         f'module.lab["{pool}"].terraform_data.node["{n}"]' for pool, n in (("cp", "cp1"), ("workers", "w1"),
                                                                             ("workers", "w2"))}
     with pytest.raises(UsageError, match="no nodes yet"):
-        api.verify(site)
+        api.verify(site)  # refused before anything is written: no run
+    with pytest.raises(UsageError, match="cp1 is not a bare-metal node"):
+        api.power(site, "cp1", "status")
+    (site.parent / ".kprov" / "lab" / "terraform" / "broken.tf").write_text("this is { not HCL\n")
+    with pytest.raises(TerraformError):
+        api.plan(site)
     info = api.status(site)
     runs = info["runs"]
-    assert [r["command"] for r in runs] == ["verify", "plan"]  # newest first
-    assert runs[0]["result"] == "failed" and runs[0]["exit_code"] == ExitCode.USAGE
-    assert "no nodes yet" in runs[0]["message"]
-    assert runs[1]["result"] == "ok"
+    assert [r["command"] for r in runs] == ["plan", "plan"]  # newest first
+    assert runs[0]["result"] == "failed" and runs[0]["exit_code"] == ExitCode.INFRASTRUCTURE
+    assert runs[1]["result"] == "ok" and runs[1]["exit_code"] == ExitCode.OK
     assert info["stages"]["infra"] is None and info["lock"] is None
+    assert list(info["stages"]) == ["infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
+
 
 
 def test_down_asks_first_and_a_refusal_changes_nothing(write_site, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -37,6 +37,12 @@ class BmcAccess:
     """Redfish only: False, True, or a CA bundle path."""
     system_id: str | None = None
     """Redfish only: the system's path (``/redfish/v1/Systems/1``); default: the only system there is."""
+    user_is_secret: bool = False
+    """The user name came from a secret reference: it is scrubbed from errors like the password."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.password, self.user) if self.user_is_secret else (self.password,)
 
 
 class Bmc(Protocol):
@@ -47,12 +53,15 @@ class Bmc(Protocol):
     def pxe_once(self) -> None: ...
 
 
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***") if secret else text
+    return text
 
 
 class _Guarded:
-    """Turns any library error into a :class:`BmcError` naming the BMC, with the password scrubbed."""
+    """Turns any library error into a :class:`BmcError` naming the BMC, with the password (and a user name from a
+    secret reference) scrubbed."""
 
     kind: str
     access: BmcAccess
@@ -64,7 +73,7 @@ class _Guarded:
             raise
         except Exception as exc:  # sushy and pyghmi raise many types; all mean the BMC failed us
             raise BmcError(f"{self.kind} BMC {self.access.address}: {what}: "
-                           f"{_scrub(str(exc), self.access.password)}") from None
+                           f"{_scrub(str(exc), self.access.secrets)}") from None
 
 
 class RedfishBmc(_Guarded):

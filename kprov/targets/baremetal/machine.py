@@ -50,7 +50,7 @@ def access(spec: dict[str, Any], base: Path | None = None) -> BmcAccess:
         driver=spec["driver"], address=spec["address"],
         user=SecretRef(**user).resolve(base) if isinstance(user, dict) else str(user),
         password=SecretRef(**spec["password"]).resolve(base), verify_tls=bool(spec.get("verify_tls", True)),
-        system_id=spec.get("system_id") or None,
+        system_id=spec.get("system_id") or None, user_is_secret=isinstance(user, dict),
     )
 
 
