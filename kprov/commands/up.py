@@ -32,7 +32,8 @@ def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]
     ks = session.kubespray()
     session.state.record_converged(converged_key(session.loaded.source, session.workdir.root, ks.root),
                                    session.loaded.source, ks.root,
-                                   [o.stage for o in outcomes if o.status != "not-applicable"])
+                                   [o.stage for o in outcomes if o.status != "not-applicable"],
+                                   [p for o in outcomes for p in o.outputs])
     kubeconfig = session.workdir.kubeconfig
     session.events.emit("up", "result", f"site is up; kubeconfig: {kubeconfig}", kubeconfig=str(kubeconfig))
     return outcomes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kprov.engine.stage import Session, Stage
@@ -22,6 +23,8 @@ class StageOutcome:
     stage: str
     status: str
     result: Any = None
+    outputs: tuple[Path, ...] = ()
+    """The files the stage left (see :meth:`Stage.outputs`), for the record of a converged site."""
 
 
 def run_stages(session: Session, stages: Sequence[Stage]) -> list[StageOutcome]:
@@ -40,7 +43,7 @@ def run_stages(session: Session, stages: Sequence[Stage]) -> list[StageOutcome]:
                 and stage.still_done(session)):
             ev.emit(stage.name, "stage_skip", "inputs unchanged since the last successful run")
             stage.restore(session)
-            outcomes.append(StageOutcome(stage.name, "skipped"))
+            outcomes.append(StageOutcome(stage.name, "skipped", outputs=tuple(stage.outputs(session))))
             continue
         ev.emit(stage.name, "stage_start", stage.describe(session))
         try:
@@ -52,5 +55,5 @@ def run_stages(session: Session, stages: Sequence[Stage]) -> list[StageOutcome]:
         if fp is not None:
             session.state.record(stage.name, fp)
         ev.emit(stage.name, "stage_done", stage.done_message(result))
-        outcomes.append(StageOutcome(stage.name, "ran", result))
+        outcomes.append(StageOutcome(stage.name, "ran", result, tuple(stage.outputs(session))))
     return outcomes

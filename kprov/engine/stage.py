@@ -143,9 +143,14 @@ class Stage(ABC):
         """Digest of the stage's inputs; None: the stage always runs and records nothing."""
         return None
 
+    def outputs(self, session: Session) -> list[Path]:
+        """Files the stage leaves that later stages (or commands) read: if one is gone, the stage runs again,
+        and the no-op fast path declines."""
+        return []
+
     def still_done(self, session: Session) -> bool:
         """Whether what the stage produced last time is still there (checked before skipping it)."""
-        return True
+        return all(p.is_file() for p in self.outputs(session))
 
     def restore(self, session: Session) -> None:
         """When skipped: load what later stages need from what the last run left."""

@@ -50,11 +50,14 @@ class StageState:
         value = self.data.get("converged")
         return value if isinstance(value, dict) else None
 
-    def record_converged(self, key: str, site: Path, kubespray_root: Path, stages: list[str]) -> None:
-        """After an `up` in which every stage succeeded or was skipped: the key of all its inputs, and the stages
-        it ran (the fast path reports exactly those as skipped)."""
+    def record_converged(self, key: str, site: Path, kubespray_root: Path, stages: list[str],
+                         outputs: list[Path] | None = None) -> None:
+        """After an `up` in which every stage succeeded or was skipped: the key of all its inputs, the stages it
+        ran (the fast path reports exactly those as skipped) and the files they left (the fast path declines
+        when one is gone, as the full path would run its stage again)."""
         self.data["converged"] = {"key": key, "site": str(site), "kubespray_root": str(kubespray_root),
-                                  "stages": stages, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+                                  "stages": stages, "outputs": [str(p) for p in outputs or []],
+                                  "finished": datetime.now(UTC).isoformat(timespec="seconds")}
         self._save()
 
     def _save(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kprov.engine.fingerprint import file_digest, fingerprint
 from kprov.engine.stage import Session, Stage
 from kprov.site.secrets import referenced_env
@@ -25,9 +27,9 @@ class Bootstrap(Stage):
     def fingerprint(self, session: Session) -> str:
         return bootstrap_fingerprint(session)
 
-    def still_done(self, session: Session) -> bool:
+    def outputs(self, session: Session) -> list[Path]:
         """Kubespray's admin.conf is what the kubeconfig stage takes: without it, cluster.yml runs again."""
-        return (session.workdir.inventory / "artifacts" / "admin.conf").is_file()
+        return [session.workdir.inventory / "artifacts" / "admin.conf"]
 
     def run(self, session: Session) -> PlaybookResult:
         result = ansible.run_playbook(

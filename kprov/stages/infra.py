@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from kprov import nodes as nodes_mod
 from kprov import render
@@ -36,8 +37,8 @@ class Infra(Stage):
     def fingerprint(self, session: Session) -> str:
         return terraform_inputs(session)
 
-    def still_done(self, session: Session) -> bool:
-        return bool(nodes_mod.load(session.workdir.nodes_file))
+    def outputs(self, session: Session) -> list[Path]:
+        return [session.workdir.nodes_file]
 
     def restore(self, session: Session) -> None:
         session.nodes = session.known_nodes()

@@ -24,8 +24,8 @@ class Inventory(Stage):
         return fingerprint(node_data(session), site.kubernetes.model_dump(mode="json"), site.ssh.port,
                            site.metadata.model_dump(mode="json"), site.network.model_dump(mode="json"))
 
-    def still_done(self, session: Session) -> bool:
-        return (session.workdir.inventory / "hosts.yaml").is_file()
+    def outputs(self, session: Session) -> list[Path]:
+        return [session.workdir.inventory / "hosts.yaml"]
 
     def run(self, session: Session) -> Path:
         return inventory.write(session.workdir.inventory, session.site, session.nodes)

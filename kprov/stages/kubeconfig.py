@@ -29,8 +29,8 @@ class Kubeconfig(Stage):
     def fingerprint(self, session: Session) -> str:
         return fingerprint(bootstrap_fingerprint(session), "kubeconfig-1")
 
-    def still_done(self, session: Session) -> bool:
-        return session.workdir.kubeconfig.is_file()
+    def outputs(self, session: Session) -> list[Path]:
+        return [session.workdir.kubeconfig]
 
     def run(self, session: Session) -> Path:
         return fetch_kubeconfig(session.workdir)
