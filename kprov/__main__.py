@@ -1,5 +1,117 @@
+"""``python -m kprov``: a no-op ``kprov up`` is answered before click (and kprov.cli) is imported.
+
+``[-o human|json] [--workdir DIR] [-v] up SITE`` (the global options in any order, each at most once, and nothing
+else) is recognised here without click, and if :mod:`kprov.engine.fastpath` finds the site converged with every
+input unchanged, the stages are reported skipped exactly as ``kprov.api.up`` reports them through the CLI's
+sinks. Anything else (``--force``, ``--help``, another command, any other spelling) and any site the fast path
+declines, having printed and written nothing, goes to :func:`kprov.cli.main`, which parses with click and runs
+the full command: its errors, exit codes and help stay the CLI's own.
+"""
+# ruff: noqa: PLC0415 - imports are deferred on purpose, see above
+
 from __future__ import annotations
 
-from kprov.cli import main
+import os
+import sys
+from pathlib import Path
+from typing import NamedTuple, NoReturn
 
-main()
+_VALUE_OPTIONS = {"-o": "output", "--output": "output", "--workdir": "workdir"}
+_FLAGS = ("-v", "--verbose")
+
+
+class FastUp(NamedTuple):
+    site_file: Path
+    workdir: Path | None
+    output: str
+    verbose: bool
+
+
+def parse_fast_up(args: list[str]) -> FastUp | None:
+    """The options of ``args`` if they are exactly ``[global options] up SITE``, as click would parse them;
+    None for anything else (which click then parses)."""
+    values: dict[str, str] = {}
+    verbose = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "up":
+            rest = args[i + 1:]
+            if len(rest) != 1 or not rest[0] or rest[0].startswith("-"):
+                return None  # --force, --help, a second argument, ...: click's to handle
+            output = values.get("output", "human")
+            workdir = values.get("workdir")
+            if output not in ("human", "json") or workdir == "":
+                return None
+            return FastUp(Path(rest[0]), Path(workdir) if workdir is not None else None, output, verbose)
+        if arg in _FLAGS:
+            verbose = True
+            i += 1
+            continue
+        name, eq, value = arg.partition("=")
+        if eq and name.startswith("--") and name in _VALUE_OPTIONS:
+            key = _VALUE_OPTIONS[name]  # --output=json
+        elif arg in _VALUE_OPTIONS and i + 1 < len(args):
+            key, value = _VALUE_OPTIONS[arg], args[i + 1]  # -o json, --workdir DIR
+            i += 1
+        elif arg.startswith("-o") and not arg.startswith("-o="):
+            key, value = "output", arg[2:]  # -ojson
+        else:
+            return None
+        if key in values or value.startswith("-"):
+            return None
+        values[key] = value
+        i += 1
+    return None
+
+
+def fast_up(args: list[str]) -> bool:
+    """Answer ``args`` on the no-op fast path of ``kprov up`` if they ask for exactly that and the site is
+    converged with unchanged inputs; False, with nothing printed or written, otherwise."""
+    parsed = parse_fast_up(args)
+    if parsed is None:
+        return False
+    from kprov import api
+    from kprov.events import Events, HumanSink, JsonSink, Sink
+
+    sinks: list[Sink] = [HumanSink(verbose=parsed.verbose)]  # as kprov.cli.Options builds them
+    if parsed.output == "json":
+        sinks.append(JsonSink())
+    return api._fast_up(parsed.site_file, parsed.workdir, Events(sinks)) is not None
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    """What :func:`kprov.cli.main` prints and exits with for an error outside click's parsing."""
+    from kprov.errors import KprovError
+    from kprov.exitcodes import ExitCode
+
+    if isinstance(exc, KprovError):
+        for line in exc.lines():
+            sys.stderr.write(f"kprov: {line}\n" if exc.exit_code != ExitCode.INVALID_SITE else f"{line}\n")
+        sys.exit(int(exc.exit_code))
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write("kprov: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    if os.environ.get("KPROV_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"kprov: internal error: {type(exc).__name__}: {exc} (set KPROV_DEBUG=1 for a traceback)\n")
+    sys.exit(int(ExitCode.ERROR))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the no-op ``up`` here, everything else through :func:`kprov.cli.main`."""
+    try:
+        done = fast_up(sys.argv[1:] if argv is None else argv)
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail(exc)
+    if done:
+        sys.exit(0)
+    from kprov.cli import main as cli_main
+
+    cli_main(argv)
+
+
+if __name__ == "__main__":
+    main()

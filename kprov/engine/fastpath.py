@@ -5,6 +5,12 @@ A complete `up` records one key over all its inputs: the site file's bytes, kpro
 modules, the Kubespray tree's identity and the workdir. Any stage that runs or is forgotten (a failed `up`, a
 `down`) drops the record, so the fast path can only ever repeat what a full run would have concluded: every stage
 skipped. This keeps the no-op cost near Python's start-up instead of seconds of imports and checks.
+
+Every input is still compared on every no-op: the site file is read, the Kubespray tree's identity is taken (its
+HEAD read from ``.git``, its local edits from one ``git diff``), and the digests of kprov's asset folders come from
+a cache in the workdir only while the stat data of every file under them is what it was when they were computed;
+any write changes that, and they are read again (:class:`~kprov.engine.fingerprint.StatCache`). ``python -m kprov``
+reaches :func:`converged_workdir` without importing click (:mod:`kprov.__main__`).
 """
 
 from __future__ import annotations
@@ -14,19 +20,29 @@ import os
 from pathlib import Path
 
 from kprov import __version__
-from kprov.engine.fingerprint import file_digest, fingerprint, tree_identity
+from kprov.engine.fingerprint import StatCache, file_digest, fingerprint, tree_identity
 from kprov.engine.state import StageState
 from kprov.paths import asset_dir
 
+CACHE = "input-digests.json"
+"""In the workdir: the digests of kprov's asset folders, each with the stat signature of the files it was computed
+from (:class:`~kprov.engine.fingerprint.StatCache`)."""
+
 
 def converged_key(site_file: Path, workdir: Path, kubespray_root: Path) -> str:
+    """The key over every input of ``up``. The site file is read and the Kubespray tree's identity asked of git
+    each time; kprov's asset folders are digested again only when a file under them changed, else their digests
+    come from the workdir's cache."""
     site_file = site_file.resolve()
-    return fingerprint(
-        __version__, str(site_file), file_digest(site_file), file_digest(asset_dir("templates")),
-        file_digest(asset_dir("terraform")), file_digest(asset_dir("playbooks")), str(workdir.absolute()),
-        tree_identity(kubespray_root),
+    cache = StatCache(workdir / CACHE)
+    key = fingerprint(
+        __version__, str(site_file), file_digest(site_file), cache.file_digest(asset_dir("templates")),
+        cache.file_digest(asset_dir("terraform")), cache.file_digest(asset_dir("playbooks")),
+        str(workdir.absolute()), tree_identity(kubespray_root),
         os.environ.get("KPROV_TERRAFORM", "terraform"),
     )
+    cache.save()
+    return key
 
 
 def _candidates(site_file: Path, workdir: Path | None) -> list[Path]:
