@@ -79,6 +79,8 @@ def converged_workdir(site_file: Path, workdir: Path | None) -> tuple[Path, list
         stages = [str(s) for s in record.get("stages") or []]
         if not stages or not all(state.data["stages"].get(s) for s in stages):
             continue
+        if not all(Path(str(f)).is_file() for f in record.get("outputs") or []):
+            continue  # a stage's output is gone: the full path runs that stage again (Stage.still_done)
         if not _lock_free(candidate):
             return None
         if record.get("key") == converged_key(site, candidate, Path(record.get("kubespray_root", ""))):

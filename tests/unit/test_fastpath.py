@@ -61,6 +61,18 @@ def test_a_changed_kubespray_tree_declines(tmp_path: Path) -> None:
     assert converged_workdir(site, None) is None
 
 
+def test_a_stage_output_gone_since_declines_as_the_full_path_would_rerun_its_stage(tmp_path: Path) -> None:
+    site, work, state = _converge(tmp_path)
+    kubeconfig = work / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\n")
+    record = state.converged()
+    assert record is not None
+    state.record_converged(record["key"], site.resolve(), tmp_path / "ks", STAGES, [kubeconfig])
+    assert converged_workdir(site, None) == (work, STAGES)
+    kubeconfig.unlink()
+    assert converged_workdir(site, None) is None
+
+
 def test_a_stage_that_ran_since_drops_the_record(tmp_path: Path) -> None:
     site, _, state = _converge(tmp_path)
     state.record("bootstrap", "other")  # e.g. a later up that changed something, then the file was reverted
