@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,16 +39,19 @@ def site_argument(f: F) -> F:
 
 
 class _Choices(click.Choice):  # type: ignore[type-arg]
-    """Choices read from the target registry when they are needed, not at start-up."""
+    """Choices read from the target registry when click needs them (help, parsing), not at start-up."""
 
     def __init__(self, source: Callable[[], list[str]]) -> None:
-        super().__init__([])
         self._source = source
+        super().__init__(())
 
-    def __getattribute__(self, name: str) -> Any:
-        if name == "choices":
-            return object.__getattribute__(self, "_source")()
-        return object.__getattribute__(self, name)
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._source())
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        """click.Choice sets its choices once; these come from the registry instead."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:
         if os.environ.get("KPROV_DEBUG"):
+            import traceback  # noqa: PLC0415 - only for a bug report
+
             traceback.print_exc()
         click.echo(f"kprov: internal error: {type(exc).__name__}: {exc} (set KPROV_DEBUG=1 for a traceback)",
                    err=True)

@@ -3,7 +3,8 @@
 Layout: ``terraform/`` (root module, modules, tfvars, state), ``inventory/`` (Kubespray inventory),
 ``runs/<time>-<command>/`` (the run store, :mod:`kprov.engine.runs`: events, result, ansible-runner dirs, Terraform
 event logs, JUnit), ``nodes.json``, ``kubeconfig`` and ``known_hosts`` (0600), ``ssh_config``, ``facts/``,
-``state.json`` (stage fingerprints) and ``lock``.
+``state.json`` (stage fingerprints), ``input-digests.json`` (the no-op fast path's cache of asset digests) and
+``lock``.
 """
 
 from __future__ import annotations
