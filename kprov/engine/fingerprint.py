@@ -64,20 +64,24 @@ def tree_identity(root: Path) -> str:
     HEAD is read from the repository's files (:func:`head_commit`) rather than asked of ``git rev-parse``; if
     git then cannot diff there, it is asked after all, so the answer is always what both git calls give."""
     commit = head_commit(root)
-    if commit is not None:
-        diff = subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--", "."], capture_output=True, check=False)
-        if diff.returncode == 0:
-            return f"{commit}+{hashlib.sha256(diff.stdout).hexdigest()[:16]}"
-    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    if head.returncode == 0 and head.stdout.strip():
-        diff = subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--", "."], capture_output=True, check=False)
-        return f"{head.stdout.strip()}+{hashlib.sha256(diff.stdout).hexdigest()[:16]}"
+    diff = _git_diff(root) if commit is not None else None
+    if diff is None or diff.returncode != 0:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=False)
+        commit = head.stdout.strip() if head.returncode == 0 and head.stdout.strip() else None
+        diff = _git_diff(root) if commit is not None else None
+    if commit is not None and diff is not None:
+        return f"{commit}+{hashlib.sha256(diff.stdout).hexdigest()[:16]}"
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
         if p.is_file() and p.suffix in (".yml", ".yaml", ".txt", ".cfg", ".py", ".j2"):
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def _git_diff(root: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--", "."], capture_output=True, check=False)
 
 
 def head_commit(root: Path) -> str | None:

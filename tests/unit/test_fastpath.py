@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from kprov.engine.fastpath import converged_key, converged_workdir
 from kprov.engine.state import StageState
 from kprov.exitcodes import ExitCode
 from kprov.paths import asset_dir
+from tests.unit.test_fingerprint import git, rewrite
 
 STAGES = ["infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
 
@@ -111,21 +111,6 @@ def assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         shutil.copytree(asset_dir(name), root / name, symlinks=True)
     monkeypatch.setattr(fastpath, "asset_dir", lambda name: root / name)
     return root
-
-
-def rewrite(path: Path, text: str) -> None:
-    """Edit ``path`` as a later edit would: with a newer ctime than its last write (see test_fingerprint)."""
-    before = path.stat().st_ctime_ns
-    while True:
-        path.write_text(text)
-        if path.stat().st_ctime_ns != before:
-            return
-        time.sleep(0.002)
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
-                   capture_output=True)
 
 
 def git_kubespray(tmp_path: Path) -> Path:
