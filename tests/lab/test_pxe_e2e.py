@@ -208,7 +208,7 @@ def test_kprov_up_installs_a_pxe_booted_machine_and_down_powers_it_off(
             assert f"sent {tftp_dir}/boot.ipxe to {BM_IP}" in dnsmasq, "the machine did not get its script" + detail
             assert f"ds=nocloud;s=http://{PXE_IP}:8080/machines/bm1/" in serial, "kprov's kernel line" + detail
             assert up.returncode == 0, detail
-            assert done == ["pxe", "infra", "inventory", "ssh", "preflight", "bootstrap", "verify"]
+            assert done == ["pxe", "infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
 
             # the booted machine is the one the seed describes
             probe = subprocess.run([*_ssh(lab, BM_IP), "hostname; ip -br addr"],
