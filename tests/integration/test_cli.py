@@ -48,7 +48,8 @@ def test_schema_is_json_schema_with_pool_options() -> None:
     assert schema["additionalProperties"] is False
     pools = schema["properties"]["pools"]
     assert list(pools["patternProperties"].values()) == [{"anyOf": [
-        {"$ref": f"#/$defs/{t}Pool"} for t in ("Baremetal", "Libvirt", "Openstack", "Proxmox", "Static", "Vsphere")]}]
+        {"$ref": f"#/$defs/{t}Pool"}
+        for t in ("Baremetal", "Libvirt", "Lxd", "Openstack", "Proxmox", "Static", "Vsphere")]}]
     assert pools["additionalProperties"] is False
     assert "machines" in schema["$defs"]["StaticPool"]["properties"]
     assert {"count", "ip_start", "anti_affinity"} <= set(schema["$defs"]["VspherePool"]["properties"])

@@ -33,4 +33,4 @@ def test_wheel_carries_templates_and_modules(tmp_path: Path) -> None:
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     registered = text.split("[kprov.targets]")[1].split("[")[0]
     assert {line.split(" = ")[0] for line in registered.strip().splitlines()} == {
-        "static", "vsphere", "libvirt", "proxmox", "openstack", "baremetal"}
+        "static", "vsphere", "libvirt", "proxmox", "openstack", "baremetal", "lxd"}

@@ -106,4 +106,5 @@ def test_without_the_plugin_its_type_is_unknown(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "kprov", "validate", str(site)], capture_output=True, text=True,
                           check=False, timeout=120)
     assert proc.returncode == ExitCode.INVALID_SITE
-    assert "'demo' is not a target kprov has (baremetal, libvirt, openstack, proxmox, static, vsphere)" in proc.stderr
+    assert ("'demo' is not a target kprov has (baremetal, libvirt, lxd, openstack, proxmox, static, vsphere)"
+            in proc.stderr)

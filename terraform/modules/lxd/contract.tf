@@ -1,0 +1,1 @@
+../_contract/contract.tf
