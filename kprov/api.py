@@ -20,13 +20,14 @@ from kprov.events import Events, null_events
 
 if TYPE_CHECKING:
     from kprov.commands.base import Ask
+    from kprov.doctor import Finding
     from kprov.engine.runner import StageOutcome
     from kprov.engine.stage import Session
     from kprov.site.load import LoadedSite
     from kprov.tools.terraform import PlanResult
     from kprov.verify import VerifyResult
 
-__all__ = ["UpResult", "Validation", "down", "example", "examples", "kubeconfig", "load", "plan", "power",
+__all__ = ["UpResult", "Validation", "doctor", "down", "example", "examples", "kubeconfig", "load", "plan", "power",
            "render", "schema", "status", "targets", "up", "validate", "verify"]
 
 
@@ -195,6 +196,14 @@ def power(site_file: Path | str, node: str, action: str, *, workdir: Path | None
     session = _session(site_file, "power", workdir=workdir, events=events, node=node, action=action)
     state: str = execute(power_command.POWER, session, finish=power_command.finish)
     return state
+
+
+def doctor(site_file: Path | str | None = None, *, events: Events | None = None) -> list[Finding]:
+    """What this machine and the site's targets need before anything runs, each problem with its fix; raises
+    :class:`~kprov.errors.InfrastructureError` (exit 4) when something needed is missing."""
+    from kprov.commands import doctor as doctor_command
+
+    return doctor_command.run(load(site_file) if site_file is not None else None, events or null_events())
 
 
 def schema() -> dict[str, Any]:

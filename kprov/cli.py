@@ -94,6 +94,14 @@ def power(opts: Options, site_file: Path, node: str, action: str) -> None:
 
 
 @cli.command()
+@click.argument("site_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def doctor(opts: Options, site_file: Path | None) -> None:
+    """Check what this machine and the site need before anything runs; print the fix for each problem."""
+    api.doctor(site_file, events=opts.events)
+
+
+@cli.command()
 def schema() -> None:
     """Print the site file's JSON Schema (for editors)."""
     click.echo(json.dumps(api.schema(), indent=2))

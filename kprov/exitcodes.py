@@ -24,7 +24,8 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.ERROR: "an unexpected internal error (a bug in kprov: please report it)",
     ExitCode.USAGE: "wrong command-line usage, or a refused confirmation",
     ExitCode.INVALID_SITE: "the site file is invalid; nothing was written or touched",
-    ExitCode.INFRASTRUCTURE: "Terraform failed, or nodes could not be reached over SSH",
+    ExitCode.INFRASTRUCTURE: ("Terraform failed, nodes could not be reached over SSH, or `kprov doctor` found a "
+                              "missing piece"),
     ExitCode.BOOTSTRAP: "Kubespray (Ansible) failed, or Kubespray could not be prepared",
     ExitCode.VERIFY_FAILED: "a verification check failed on at least one node",
     ExitCode.LOCKED: "another kprov holds the site's lock",

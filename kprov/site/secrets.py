@@ -19,17 +19,24 @@ class SecretUnavailable(KprovError):
     """A referenced secret is not there; the message names the reference, never a value."""
 
 
+def secret_refs(value: object) -> list[SecretRef]:
+    """Every secret reference in a model (and its sub-models), each once, in the order the model holds them."""
+    if isinstance(value, SecretRef):
+        return [value]
+    if isinstance(value, BaseModel):
+        parts: list[object] = [getattr(value, f) for f in type(value).model_fields]
+    elif isinstance(value, dict):
+        parts = list(value.values())
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        return []
+    return list(dict.fromkeys(ref for part in parts for ref in secret_refs(part)))
+
+
 def referenced_env(value: object) -> set[str]:
     """Names of every environment variable a model (and its sub-models) takes a secret from."""
-    if isinstance(value, SecretRef):
-        return {value.env} if value.env else set()
-    if isinstance(value, BaseModel):
-        return set().union(*(referenced_env(getattr(value, f)) for f in type(value).model_fields))
-    if isinstance(value, dict):
-        return set().union(*(referenced_env(v) for v in value.values()))
-    if isinstance(value, list | tuple):
-        return set().union(*(referenced_env(v) for v in value))
-    return set()
+    return {ref.env for ref in secret_refs(value) if ref.env}
 
 
 class SecretRef(BaseModel):

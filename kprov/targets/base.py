@@ -10,6 +10,7 @@ which target made a node.
 
 from __future__ import annotations
 
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from kprov.site.types import NodeSpec
 from kprov.targets.contract import Site
 
 if TYPE_CHECKING:
+    from kprov.doctor import Finding
     from kprov.engine.stage import Session, Stage
     from kprov.site.load import LoadedSite
 
@@ -151,9 +153,25 @@ class Target(ABC, Generic[P, Q]):
         """``kprov power``: act on one of the target's machines through its BMC; returns the power state."""
         raise UsageError(f"{node}: machines of target {self.name} have no BMC kprov can drive")
 
+    def endpoints(self, provider: P) -> list[tuple[str, str, int]]:
+        """What this machine must reach for the provider block: (what, host, port); ``kprov doctor`` tries each."""
+        return []
+
+    def doctor(self, loaded: LoadedSite, provider_name: str, provider: P) -> list[Finding]:
+        """``kprov doctor``'s checks for one provider block: by default, that its endpoints answer."""
+        from kprov.doctor import reachable  # noqa: PLC0415
+
+        return [reachable(f"{provider_name}: {what}", host, port) for what, host, port in self.endpoints(provider)]
+
     def bmc_nodes(self, pool: Q) -> list[str]:
         """The pool's nodes whose power ``kprov power`` can drive."""
         return []
+
+
+def host_port(address: str, default_port: int) -> tuple[str, int]:
+    """``https://host:port/path``, ``host:port`` or ``host`` as (host, port)."""
+    parsed = urllib.parse.urlsplit(address if "://" in address else f"//{address}")
+    return parsed.hostname or address, parsed.port or default_port
 
 
 def zone_label(zone: str | None) -> dict[str, str]:

@@ -8,6 +8,7 @@ own provider configuration; a pool's VMs go round-robin over its hosts, or only 
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
@@ -49,6 +50,11 @@ class Libvirt(VmTarget[LibvirtProvider, LibvirtPool]):
 
     def check_pool(self, pool: LibvirtPool, provider: LibvirtProvider) -> list[tuple[Loc, str]]:
         return self.pinned("hosts", pool.hosts, provider.hosts, "host {} is not one of the provider's hosts")
+
+    def endpoints(self, provider: LibvirtProvider) -> list[tuple[str, str, int]]:
+        ports = {"qemu+ssh": 22, "qemu+tls": 16514, "qemu+tcp": 16509}
+        remote = [(name, urllib.parse.urlsplit(uri)) for name, uri in provider.hosts.items()]
+        return [(f"libvirt host {name}", u.hostname, u.port or ports[u.scheme]) for name, u in remote if u.hostname]
 
     def instances(self, provider_name: str, provider: LibvirtProvider) -> dict[str, dict[str, Any]]:
         return {f"{provider_name}_{host}": {"uri": uri} for host, uri in provider.hosts.items()}

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import StringConstraints, model_validator
 
 from kprov.site.secrets import SecretRef
-from kprov.targets.base import Loc, SiteContext
+from kprov.targets.base import Loc, SiteContext, host_port
 from kprov.targets.vm import Name, ProviderVersion, VmPool, VmProvider, VmTarget
 
 OPENSTACK_PROVIDER_VERSION = "2.1.0"
@@ -67,6 +67,9 @@ class Openstack(VmTarget[OpenstackProvider, OpenstackPool]):
         if pool.floating_ips and provider.floating_ip_pool is None:
             return [(("floating_ips",), "floating IPs need floating_ip_pool on the provider")]
         return []
+
+    def endpoints(self, provider: OpenstackProvider) -> list[tuple[str, str, int]]:
+        return [("Keystone", *host_port(provider.auth_url, 5000))]
 
     def provider_settings(self, provider: OpenstackProvider) -> dict[str, Any]:
         return {"auth_url": provider.auth_url, "region": provider.region, "project": provider.project,

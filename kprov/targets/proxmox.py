@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from kprov.site.secrets import SecretRef
-from kprov.targets.base import Loc, SiteContext
+from kprov.targets.base import Loc, SiteContext, host_port
 from kprov.targets.vm import HostName, ProviderVersion, VmPool, VmProvider, VmTarget
 
 PROXMOX_PROVIDER_VERSION = "0.66.3"
@@ -45,6 +45,9 @@ class Proxmox(VmTarget[ProxmoxProvider, ProxmoxPool]):
 
     def check_pool(self, pool: ProxmoxPool, provider: ProxmoxProvider) -> list[tuple[Loc, str]]:
         return self.pinned("nodes", pool.nodes, provider.nodes, "Proxmox node {} is not in the provider's nodes")
+
+    def endpoints(self, provider: ProxmoxProvider) -> list[tuple[str, str, int]]:
+        return [("Proxmox API", *host_port(provider.endpoint, 8006))]
 
     def provider_settings(self, provider: ProxmoxProvider) -> dict[str, Any]:
         return {"endpoint": provider.endpoint, "insecure": provider.insecure}

@@ -13,7 +13,7 @@ from pydantic import StringConstraints, model_validator
 
 from kprov.site.secrets import SecretRef
 from kprov.site.types import exactly_one
-from kprov.targets.base import SiteContext
+from kprov.targets.base import SiteContext, host_port
 from kprov.targets.vm import Name, ProviderVersion, VmPool, VmProvider, VmTarget
 
 VSPHERE_PROVIDER_VERSION = "2.0.2"
@@ -57,6 +57,9 @@ class VspherePool(VmPool):
 class Vsphere(VmTarget[VsphereProvider, VspherePool]):
     name = "vsphere"
     terraform_source = "hashicorp/vsphere"
+
+    def endpoints(self, provider: VsphereProvider) -> list[tuple[str, str, int]]:
+        return [("vCenter", *host_port(provider.server, 443))]
 
     def provider_settings(self, provider: VsphereProvider) -> dict[str, Any]:
         return {"server": provider.server, "insecure": provider.insecure}

@@ -12,6 +12,7 @@ from kprov.targets.base import Loc, SiteContext
 from kprov.targets.machines import MachineTarget
 
 if TYPE_CHECKING:
+    from kprov.doctor import Finding
     from kprov.engine.stage import Session, Stage
     from kprov.site.load import LoadedSite
 
@@ -52,6 +53,11 @@ class Baremetal(MachineTarget[BaremetalProvider, BaremetalPool]):
         return {"KPROV_PYTHON": sys.executable, "KPROV_SSH_CONFIG": str(session.ssh_config([])),
                 "KPROV_KNOWN_HOSTS": str(session.workdir.known_hosts),
                 "KPROV_SITE_DIR": str(session.loaded.base_dir)}
+
+    def doctor(self, loaded: LoadedSite, provider_name: str, provider: BaremetalProvider) -> list[Finding]:
+        from kprov.doctor import reachable  # noqa: PLC0415
+
+        return [reachable(f"{provider_name}: PXE server (ssh)", provider.pxe.host, loaded.site.ssh.port)]
 
     def bmc_nodes(self, pool: BaremetalPool) -> list[str]:
         return [m.name for m in pool.machines]
