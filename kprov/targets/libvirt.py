@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, StringConstraints, model_validator
 
 from kprov.site.types import Identifier, exactly_one
-from kprov.targets.base import Loc, SiteContext
+from kprov.targets.base import SiteContext
 from kprov.targets.vm import HostName, ProviderVersion, VmPool, VmProvider, VmTarget
 
 LIBVIRT_PROVIDER_VERSION = "0.8.3"
@@ -47,9 +47,7 @@ class LibvirtPool(VmPool):
 class Libvirt(VmTarget[LibvirtProvider, LibvirtPool]):
     name = "libvirt"
     terraform_source = "dmacvicar/libvirt"
-
-    def check_pool(self, pool: LibvirtPool, provider: LibvirtProvider) -> list[tuple[Loc, str]]:
-        return self.pinned("hosts", pool.hosts, provider.hosts, "host {} is not one of the provider's hosts")
+    pins = ("hosts", "host")
 
     def endpoints(self, provider: LibvirtProvider) -> list[tuple[str, str, int]]:
         ports = {"qemu+ssh": 22, "qemu+tls": 16514, "qemu+tcp": 16509}

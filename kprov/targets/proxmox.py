@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from kprov.site.secrets import SecretRef
-from kprov.targets.base import Loc, SiteContext, host_port
+from kprov.targets.base import SiteContext, host_port
 from kprov.targets.vm import HostName, ProviderVersion, VmPool, VmProvider, VmTarget
 
 PROXMOX_PROVIDER_VERSION = "0.66.3"
@@ -42,9 +42,7 @@ class ProxmoxPool(VmPool):
 class Proxmox(VmTarget[ProxmoxProvider, ProxmoxPool]):
     name = "proxmox"
     terraform_source = "bpg/proxmox"
-
-    def check_pool(self, pool: ProxmoxPool, provider: ProxmoxProvider) -> list[tuple[Loc, str]]:
-        return self.pinned("nodes", pool.nodes, provider.nodes, "Proxmox node {} is not in the provider's nodes")
+    pins = ("nodes", "Proxmox node")
 
     def endpoints(self, provider: ProxmoxProvider) -> list[tuple[str, str, int]]:
         return [("Proxmox API", *host_port(provider.endpoint, 8006))]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -81,8 +80,18 @@ class VmTarget(Target[PV, QV]):
     def nodes(self, pool_name: str, pool: QV, provider_name: str, provider: PV, ssh_user: str) -> list[NodeSpec]:
         return pool.vm_nodes(pool_name, provider_name, ssh_user)
 
+    pins: ClassVar[tuple[str, str] | None] = None
+    """``(key, what)``: the pool's ``key`` may pin its VMs to some of the provider's ``key`` (libvirt hosts,
+    Proxmox nodes), and naming one the provider lacks is an error about that ``what``."""
+
     def check(self, pool_name: str, pool: QV, provider: PV) -> list[tuple[Loc, str]]:
-        return pool.check_range() + self.check_pool(pool, provider)
+        problems = pool.check_range() + self.check_pool(pool, provider)
+        if self.pins is not None:
+            key, what = self.pins
+            allowed = getattr(provider, key)
+            problems += [((key, i), f"{what} {value} is not one of the provider's {key}")
+                         for i, value in enumerate(getattr(pool, key) or []) if value not in allowed]
+        return problems
 
     def check_pool(self, pool: QV, provider: PV) -> list[tuple[Loc, str]]:
         """The target's own pool checks, beyond the address range (locations relative to the pool)."""
@@ -90,10 +99,4 @@ class VmTarget(Target[PV, QV]):
 
     def terraform_provider(self, provider: PV) -> TerraformProvider:
         return TerraformProvider(self.name, self.terraform_source, provider.terraform_provider_version)
-
-    @staticmethod
-    def pinned(key: str, chosen: list[str] | None, allowed: Collection[str], message: str) -> list[tuple[Loc, str]]:
-        """A pool pinned to some of the provider's ``allowed`` places names only those; ``message`` takes the
-        stray one as ``{}``."""
-        return [((key, i), message.format(value)) for i, value in enumerate(chosen or []) if value not in allowed]
 
