@@ -6,7 +6,8 @@ a valid 1,000-node site loads in milliseconds.
 
 Before YAML sees the file: a file over :data:`MAX_SITE_BYTES` is refused without being read, and a file with a
 character YAML does not allow (a NUL, another control character) is refused with its position. A key written
-twice in any mapping is refused with both positions. Schema problems do not hide meaning problems: the meaning
+twice in any mapping is refused with both positions, and aliases that expand past :data:`MAX_SITE_VALUES` values
+are refused before anything validates them. Schema problems do not hide meaning problems: the meaning
 checks run on the sections and pools that did validate.
 """
 
@@ -37,6 +38,10 @@ from kprov.targets.base import Loc
 MAX_SITE_BYTES = 1024 * 1024
 """The largest site file kprov reads: 1 MiB. A 10,000-node site takes a few hundred KiB, so a bigger file is not
 a site file (a log, an image, a dump) and is refused from its size alone, before it is read or parsed."""
+
+MAX_SITE_VALUES = 1_000_000
+"""The most values (keys, scalars, lists, mappings) a site file may expand to through YAML aliases; a 10,000-node
+site written out has about 100,000."""
 
 _MIB = 1024 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -423,7 +428,27 @@ def _parse_yaml(text: str, name: str) -> Any:
         loader.dispose()
     if loader.duplicates:
         raise SiteError([Problem(name, line, col, "", msg) for line, col, msg in sorted(loader.duplicates)])
+    if _expanded_size(data, MAX_SITE_VALUES) > MAX_SITE_VALUES:
+        raise SiteError([Problem(name, 1, 1, "", f"the site file expands to more than {MAX_SITE_VALUES:,} values "
+                                 "through YAML aliases (*name); write the values out or use fewer aliases")])
     return data
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds with every alias expanded, counting no further than just past ``limit``:
+    PyYAML shares one object per anchor, so nested aliases ("billion laughs") are cheap to load and exponential
+    to validate or render."""
+    count = 0
+    stack = [data]
+    while stack and count <= limit:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+            count += len(value)  # the keys
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
 
 
 def format_loc(loc: Sequence[str | int]) -> str:

@@ -132,6 +132,18 @@ def test_merge_keys_may_override_what_they_merge(tmp_path: Path) -> None:
     assert [str(r) for r in loaded.nodes[1].roles] == ["worker"]
 
 
+def test_aliases_that_expand_past_the_limit_are_refused_before_anything_validates_them(tmp_path: Path) -> None:
+    # "billion laughs": 9 levels of 10 aliases each expand to 10^9 values, from a file of a few hundred bytes
+    laughs = ['lol0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    laughs += [f"lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    site = write(tmp_path, BASE + "\n".join(laughs) + "\n")
+    assert problems(site) == [f"{site}:1:1: the site file expands to more than 1,000,000 values through YAML "
+                              "aliases (*name); write the values out or use fewer aliases"]
+    # a few levels stay well under the limit: then the unknown keys are what is wrong
+    site = write(tmp_path, BASE + "\n".join(laughs[:3]) + "\n")
+    assert [line.split(": ", 2)[1] for line in problems(site)] == ["lol0", "lol1", "lol2"]
+
+
 def test_unhashable_keys_are_a_yaml_error_not_a_crash(tmp_path: Path) -> None:
     site = write(tmp_path, BASE + "? [a, b]\n: c\n")
     (line,) = problems(site)
