@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from kprov import render
 from kprov.engine.fingerprint import file_digest
 from kprov.engine.stage import Session, Stage
 from kprov.nodes import Node
+from kprov.tools import ssh
 from kprov.tools.terraform import ChangeSummary
 
 
@@ -18,6 +20,13 @@ class InfraResult:
     nodes: tuple[Node, ...]
     applied: ChangeSummary | None
     """What the apply changed; None when the plan had no changes."""
+
+
+def remade_addresses(before: Sequence[Node], after: Sequence[Node]) -> list[str]:
+    """Addresses of nodes Terraform made again (same name, new instance_id): their host keys are new."""
+    old = {n.name: n for n in before}
+    remade = [n for n in after if n.name in old and n.instance_id != old[n.name].instance_id]
+    return [a for n in remade for a in (old[n.name].access_ip, n.access_ip)]
 
 
 def terraform_inputs(session: Session) -> str:
@@ -50,6 +59,8 @@ class Infra(Stage):
         if plan.changes:
             applied = tf.apply(session.run_dir / "tfplan").summary
             session.events.emit(self.name, "info", f"applied: {applied}")
+        before = nodes_mod.load(session.workdir.nodes_file)
         session.nodes = nodes_mod.from_output(tf.output().get("nodes"), session.spec_order())
+        ssh.forget_host_keys(session.workdir.known_hosts, remade_addresses(before, session.nodes))
         nodes_mod.save(session.workdir.nodes_file, session.nodes)
         return InfraResult(tuple(session.nodes), applied)

@@ -10,7 +10,7 @@ import hashlib
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +58,16 @@ def write_config(workdir: Workdir, nodes: Sequence[Node], private_key: Path, por
         write_atomic(workdir.known_hosts, "")
     write_atomic(workdir.ssh_config, "\n".join(lines) + "\n")
     return workdir.ssh_config
+
+
+def forget_host_keys(known_hosts: Path, addresses: Iterable[str]) -> None:
+    """Drop the recorded host keys of machines made again (a new VM, container or install has new keys), so
+    the next contact records the new ones (accept-new) instead of refusing a changed key."""
+    if not known_hosts.is_file():
+        return
+    for address in dict.fromkeys(addresses):
+        subprocess.run(["ssh-keygen", "-R", address, "-f", str(known_hosts)], capture_output=True, check=False)
+    Path(f"{known_hosts}.old").unlink(missing_ok=True)  # ssh-keygen's backup of the file
 
 
 def _quote(path: Path) -> str:

@@ -117,9 +117,11 @@ def unpublish(spec: dict[str, Any]) -> None:
 
 def forget_host_key(address: str) -> None:
     """A reinstalled machine has new host keys: drop the old ones so accept-new records the new ones."""
+    from kprov.tools.ssh import forget_host_keys  # noqa: PLC0415
+
     known = os.environ.get("KPROV_KNOWN_HOSTS")
-    if known and Path(known).is_file():
-        subprocess.run(["ssh-keygen", "-R", address, "-f", known], capture_output=True, check=False)
+    if known:
+        forget_host_keys(Path(known), [address])
 
 
 def set_armed(spec: dict[str, Any], armed: bool) -> None:
