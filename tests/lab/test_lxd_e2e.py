@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from kprov import api
+from kprov.errors import InfrastructureError
 from tests import terraform_mirror
 from tests.conftest import STANDIN
 from tests.lab.lxd import LxdHost, lxd_installed
@@ -85,6 +87,33 @@ def kprov(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[
 
 def _stages(events: list[dict[str, Any]], kind: str) -> list[str]:
     return [e["stage"] for e in events if e["event"] == kind]
+
+
+def test_doctor_passes_on_the_healthy_daemon_and_names_each_missing_piece_with_its_fix(
+        lxd: LxdHost, site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    findings = {f.check: f for f in api.doctor(site)}
+    assert {c for c in findings if c.startswith("local: LXD")} == {
+        "local: LXD", "local: LXD storage pool", "local: LXD network", "local: LXD image"}
+    assert all(f.ok for f in findings.values()), [f for f in findings.values() if not f.ok]
+    assert findings["local: LXD"].message.startswith("LXD 5.")
+
+    data = yaml.safe_load(site.read_text())
+    data["providers"]["local"].update(image="no-such-image", storage_pool="no-such-pool")
+    data["network"] = {"cidr": "10.202.0.0/24", "gateway": "10.202.0.1"}
+    for pool, start in (("control-plane", "10.202.0.11"), ("workers", "10.202.0.21")):
+        data["pools"][pool]["ip_start"] = start
+    broken = site.parent / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(InfrastructureError) as info:
+        api.doctor(broken)
+    text = str(info.value)
+    assert "local: LXD storage pool: lxc storage create no-such-pool dir" in text
+    assert f"local: LXD network: lxc network set {lxd.network} ipv4.address=10.202.0.1/24" in text
+    assert "local: LXD image: lxc image import metadata.tar.gz rootfs.tar.gz --alias no-such-image" in text
+
+    monkeypatch.setenv("LXD_DIR", str(site.parent / "no-lxd-here"))
+    with pytest.raises(InfrastructureError, match=r"local: LXD: apt install lxd"):
+        api.doctor(site)
 
 
 def test_up_then_noop_up_then_down(lxd: LxdHost, site: Path, env: dict[str, str]) -> None:
