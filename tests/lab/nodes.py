@@ -43,8 +43,32 @@ from types import TracebackType
 from typing import ClassVar
 
 ROOTFS_CACHE = Path(os.environ.get("KPROV_LAB_CACHE", "/var/cache/kprov-lab"))  # outside the clone
-MIRROR = os.environ.get("KPROV_LAB_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
+
+
+def host_mirror(sources: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror this machine's own apt sources name for ``SUITE`` main (deb822 ``*.sources`` files or
+    one-line ``sources.list``), so a machine behind a corporate mirror or proxy builds the lab from it unchanged.
+    ``KPROV_LAB_MIRROR`` overrides it."""
+    if os.environ.get("KPROV_LAB_MIRROR"):
+        return os.environ["KPROV_LAB_MIRROR"]
+    for path in sorted((sources / "sources.list.d").glob("*.sources")):
+        for stanza in path.read_text().split("\n\n"):
+            fields = dict(line.split(":", 1) for line in stanza.splitlines()
+                          if ":" in line and not line.startswith(("#", " ")))
+            fields = {k.strip().lower(): v.split() for k, v in fields.items()}
+            if ("deb" in fields.get("types", []) and SUITE in fields.get("suites", [])
+                    and "main" in fields.get("components", []) and fields.get("uris")):
+                return fields["uris"][0]
+    for path in [sources / "sources.list", *sorted((sources / "sources.list.d").glob("*.list"))]:
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            words = [w for w in line.split("#", 1)[0].split() if not w.startswith("[")]
+            if len(words) >= 4 and words[0] == "deb" and words[2] == SUITE and "main" in words[3:]:
+                return words[1]
+    raise RuntimeError(f"no apt source for Debian {SUITE} main on this machine: set KPROV_LAB_MIRROR")
+
+
+MIRROR = host_mirror()
 PACKAGES = ("openssh-server", "python3", "iproute2", "procps", "iputils-ping",
             "systemd", "systemd-sysv", "dbus", "udev", "kmod",  # no kernel: nspawn shares the host's
             "dnsmasq", "ipxe", "nginx", "python3-apt")  # pxe-server.yml's packages: nodes have no way out
