@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from kprov.site.secrets import SecretRef
-from kprov.targets.base import Loc, SiteContext
+from kprov.targets.base import SiteContext, host_port
 from kprov.targets.vm import HostName, ProviderVersion, VmPool, VmProvider, VmTarget
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ class LxdProvider(VmProvider):
     network: HostName = "lxdbr0"
     """A managed LXD network whose subnet is the site's ``network.cidr``."""
     kernel_modules: list[Module] = Field(default_factory=lambda: list(KERNEL_MODULES))
-    """Loaded on the host when a container starts (containers cannot load modules); [] where they are built in."""
+    """Loaded on the host when a container starts (containers cannot load modules); [] where they are built in.
+    Virtual machines load their own."""
     terraform_provider_version: ProviderVersion = LXD_PROVIDER_VERSION
 
 
@@ -66,17 +67,11 @@ class Lxd(VmTarget[LxdProvider, LxdPool]):
     name = "lxd"
     terraform_source = "terraform-lxd/lxd"
 
-    def check_pool(self, pool: LxdPool, provider: LxdProvider) -> list[tuple[Loc, str]]:
-        if pool.instance_type == "virtual-machine" and provider.kernel_modules != list(KERNEL_MODULES):
-            return [(("instance_type",), "kernel_modules apply to containers; a virtual machine loads its own")]
-        return []
-
     def provider_settings(self, provider: LxdProvider) -> dict[str, Any]:
-        https = provider.remote.startswith("https://")
-        host, _, port = provider.remote.removeprefix("https://").partition(":")
-        return {"scheme": "https" if https else "unix", "address": host if https else None,
-                "port": (port or "8443") if https else None,
-                "accept_remote_certificate": provider.accept_remote_certificate}
+        remote = {"scheme": "unix", "address": None, "port": None}
+        for _, host, port in self.endpoints(provider):
+            remote = {"scheme": "https", "address": host, "port": str(port)}
+        return {**remote, "accept_remote_certificate": provider.accept_remote_certificate}
 
     def credentials(self, provider: LxdProvider) -> dict[str, str | SecretRef]:
         return {"password": provider.password} if provider.password is not None else {}
@@ -92,10 +87,7 @@ class Lxd(VmTarget[LxdProvider, LxdPool]):
                 "kernel_modules": ",".join(provider.kernel_modules), **pool.sizes()}
 
     def endpoints(self, provider: LxdProvider) -> list[tuple[str, str, int]]:
-        if provider.remote == "local":
-            return []
-        host, _, port = provider.remote.removeprefix("https://").partition(":")
-        return [("LXD server", host, int(port or 8443))]
+        return [] if provider.remote == "local" else [("LXD server", *host_port(provider.remote, 8443))]
 
     def doctor(self, loaded: LoadedSite, provider_name: str, provider: LxdProvider) -> list[Finding]:
         if provider.remote != "local":

@@ -59,10 +59,7 @@ def _validate(root: Path, cli_config: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("instance_type", ["container", "virtual-machine"])
 def test_the_rendered_site_validates_with_the_real_provider(instance_type: str, tmp_path: Path,
                                                             cli_config: Path) -> None:
-    change: dict[str, Any] = {"pool": {"instance_type": instance_type}}
-    if instance_type == "virtual-machine":
-        change["provider"] = {"kernel_modules": list(("ip_tables", "ip6_tables", "nf_nat", "overlay", "br_netfilter"))}
-    root = api.render(_site(tmp_path, **change))
+    root = api.render(_site(tmp_path, pool={"instance_type": instance_type}))
     result = _validate(root, cli_config)
     assert result["valid"], result["diagnostics"]
     tfvars = json.loads((root / "terraform" / "kprov.auto.tfvars.json").read_text())
@@ -91,10 +88,7 @@ def test_a_remote_server_takes_its_trust_password_from_the_environment_only(tmp_
     assert "trust-me-5b1c" not in written
 
 
-def test_kernel_modules_on_a_virtual_machine_pool_are_refused(tmp_path: Path) -> None:
-    site = _site(tmp_path, pool={"instance_type": "virtual-machine"}, provider={"kernel_modules": ["overlay"]})
-    with pytest.raises(SiteError, match="kernel_modules apply to containers"):
-        api.load(site)
+def test_a_remote_is_https_or_the_local_socket(tmp_path: Path) -> None:
     bad = _site(tmp_path, provider={"remote": "http://lxd1:8443"})
     with pytest.raises(SiteError, match=r"providers\.local\.remote"):
         api.load(bad)
