@@ -75,10 +75,9 @@ def _session(site_file: Path | str, command: str, *, workdir: Path | None, event
 def validate(site_file: Path | str, *, events: Events | None = None) -> Validation:
     """Check the site file without touching anything."""
     from kprov.site.load import check_kubernetes_version, warnings
-    from kprov.tools.kubespray import local_tree
 
     loaded = load(site_file)
-    check_kubernetes_version(loaded, local_tree(loaded.site.kubernetes.kubespray, loaded.base_dir))
+    check_kubernetes_version(loaded)
     found = tuple(warnings(loaded))
     ev = events or null_events()
     for w in found:

@@ -40,11 +40,9 @@ def renderable(session: Session) -> object:
     rendering reads besides the site file (the SSH public key new machines get) is there."""
     from kprov.render import site_context  # noqa: PLC0415 - jinja2 and the targets, only when rendering
     from kprov.site.load import check_kubernetes_version  # noqa: PLC0415
-    from kprov.tools.kubespray import local_tree  # noqa: PLC0415
 
-    loaded = session.loaded
-    check_kubernetes_version(loaded, local_tree(loaded.site.kubernetes.kubespray, loaded.base_dir))
-    return site_context(loaded)
+    check_kubernetes_version(session.loaded)
+    return site_context(session.loaded)
 
 
 def confirm(question: str, *, yes: bool, ask: Ask | None, refusal: str) -> None:

@@ -495,10 +495,12 @@ def _is_scalar(value: Any) -> bool:
     return not isinstance(value, CommentedMap | CommentedSeq)
 
 
-def check_kubernetes_version(loaded: LoadedSite, tree: Path | None) -> None:
-    """Refuse a Kubernetes version the site's Kubespray cannot install, before any machine is touched."""
-    from kprov.tools.kubespray import supported_versions  # noqa: PLC0415
+def check_kubernetes_version(loaded: LoadedSite, tree: Path | None = None) -> None:
+    """Refuse a Kubernetes version the site's Kubespray cannot install, before any machine is touched. ``tree``:
+    the Kubespray tree to check against; by default the site's own, if it is on disk already."""
+    from kprov.tools.kubespray import local_tree, supported_versions  # noqa: PLC0415
 
+    tree = tree or local_tree(loaded.site.kubernetes.kubespray, loaded.base_dir)
     if tree is None:
         return
     supported = supported_versions(tree)
