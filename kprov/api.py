@@ -197,12 +197,33 @@ def power(site_file: Path | str, node: str, action: str, *, workdir: Path | None
     return state
 
 
-def doctor(site_file: Path | str | None = None, *, events: Events | None = None) -> list[Finding]:
-    """What this machine and the site's targets need before anything runs, each problem with its fix; raises
-    :class:`~kprov.errors.InfrastructureError` (exit 4) when something needed is missing."""
-    from kprov.commands import doctor as doctor_command
+def snapshot(site_file: Path | str, action: str, name: str | None = None, *, yes: bool = False,
+             ask: Ask | None = None, workdir: Path | None = None, events: Events | None = None) -> list[Any]:
+    """VM snapshots of the site's nodes: ``list`` (the recorded snapshots), ``create`` NAME on every node of a
+    target with snapshots, ``revert`` NAME (asks, or ``yes``) or ``delete`` NAME (asks, or ``yes``); returns
+    the snapshots (list) or the nodes acted on."""
+    from kprov.commands import snapshot as snapshot_command
+    from kprov.commands.base import execute
 
-    return doctor_command.run(load(site_file) if site_file is not None else None, events or null_events())
+    session = _session(site_file, "snapshot", workdir=workdir, events=events, action=action, name=name)
+    if action == "list":
+        return snapshot_command.listing(session)
+    command = snapshot_command.CREATE if action == "create" else snapshot_command.CHANGE
+    nodes: list[Any] = execute(command, session, yes=yes, ask=ask, finish=snapshot_command.finish)
+    return nodes
+
+
+def doctor(site_file: Path | str | None = None, *, fix: bool = False, image: Path | str | None = None,
+           events: Events | None = None) -> list[Finding]:
+    """What this machine and the site's targets need before anything runs, each problem with its fix; raises
+    :class:`~kprov.errors.InfrastructureError` (exit 4) when something needed is missing. ``fix`` first makes
+    the repairs kprov can make safely on this machine (``image``: a tarball to import where an image is
+    missing), then checks again."""
+    from kprov.commands import doctor as doctor_command
+    from kprov.doctor import FixInputs
+
+    inputs = FixInputs(image=Path(image) if image is not None else None) if fix else None
+    return doctor_command.run(load(site_file) if site_file is not None else None, events or null_events(), inputs)
 
 
 def schema() -> dict[str, Any]:

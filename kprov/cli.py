@@ -95,10 +95,15 @@ def power(opts: Options, site_file: Path, node: str, action: str) -> None:
 
 @cli.command()
 @click.argument("site_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--fix", is_flag=True, help="Make the fixes kprov can make safely on this machine, then check again.")
+@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="With --fix: a rootfs (or LXD image) tarball to import where the site's image is missing.")
 @click.pass_obj
-def doctor(opts: Options, site_file: Path | None) -> None:
+def doctor(opts: Options, site_file: Path | None, fix: bool, image: Path | None) -> None:
     """Check what this machine and the site need before anything runs; print the fix for each problem."""
-    api.doctor(site_file, events=opts.events)
+    if image is not None and not fix:
+        raise click.UsageError("--image is only used with --fix")
+    api.doctor(site_file, fix=fix, image=image, events=opts.events)
 
 
 @cli.command()
@@ -166,6 +171,50 @@ def down(opts: Options, site_file: Path, yes: bool, skip_reset: bool) -> None:
     """Reset the nodes (Kubespray reset.yml), then terraform destroy."""
     api.down(site_file, yes=yes, ask=lambda q: click.confirm(q, err=True), skip_reset=skip_reset,
              workdir=opts.workdir, events=opts.events)
+
+
+@cli.group()
+def snapshot() -> None:
+    """VM snapshots of a running site's nodes (targets with snapshots: lxd)."""
+
+
+@snapshot.command("list")
+@site_argument
+@click.pass_obj
+def snapshot_list(opts: Options, site_file: Path) -> None:
+    """The snapshots kprov made of the site's nodes."""
+    api.snapshot(site_file, "list", workdir=opts.workdir, events=opts.events)
+
+
+@snapshot.command("create")
+@site_argument
+@click.argument("name")
+@click.pass_obj
+def snapshot_create(opts: Options, site_file: Path, name: str) -> None:
+    """Snapshot every node of a target with snapshots as NAME (changes nothing else)."""
+    api.snapshot(site_file, "create", name, workdir=opts.workdir, events=opts.events)
+
+
+@snapshot.command("revert")
+@site_argument
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.pass_obj
+def snapshot_revert(opts: Options, site_file: Path, name: str, yes: bool) -> None:
+    """Put every node snapshot NAME covers back to it (they restart; what they wrote since is lost)."""
+    api.snapshot(site_file, "revert", name, yes=yes, ask=lambda q: click.confirm(q, err=True),
+                 workdir=opts.workdir, events=opts.events)
+
+
+@snapshot.command("delete")
+@site_argument
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.pass_obj
+def snapshot_delete(opts: Options, site_file: Path, name: str, yes: bool) -> None:
+    """Delete snapshot NAME from every node it covers."""
+    api.snapshot(site_file, "delete", name, yes=yes, ask=lambda q: click.confirm(q, err=True),
+                 workdir=opts.workdir, events=opts.events)
 
 
 def main(argv: list[str] | None = None) -> None:

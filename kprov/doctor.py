@@ -2,7 +2,8 @@
 
 The checks here are the ones every site shares (Python, Terraform, ssh, git, the Kubespray source, the SSH keys,
 every secret the site file references); each target adds its own through ``Target.doctor`` (an endpoint that
-must answer, a daemon that must be initialised). Nothing here changes anything.
+must answer, a daemon that must be initialised). Checking changes nothing; a finding may carry a ``repair``
+that ``kprov doctor --fix`` runs: only fixes on this machine that kprov can make safely (never on a remote host).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,18 +24,37 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class FixInputs:
+    """What ``kprov doctor --fix`` may use beyond the site file."""
+
+    image: Path | None = None
+    """An image tarball to import where a target's image is missing (LXD: a rootfs tarball such as
+    ``mmdebstrap`` writes, or a unified image from ``lxc image export``)."""
+
+
+Repair = Callable[[FixInputs], str]
+"""Makes a finding hold; returns what it did, raises :class:`~kprov.errors.KprovError` when it cannot."""
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One check: what was checked, whether it holds, and if not, how bad and what fixes it."""
+    """One check: what was checked, whether it holds, and if not, how bad and what fixes it (``repair``: what
+    ``--fix`` runs, when kprov can make the fix itself)."""
 
     check: str
     ok: bool
     message: str
     fix: str = ""
     severity: Literal["error", "warning"] = "error"
+    repair: Repair | None = field(default=None, compare=False, repr=False)
 
     @property
     def blocking(self) -> bool:
         return not self.ok and self.severity == "error"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"check": self.check, "ok": self.ok, "message": self.message, "fix": self.fix,
+                "severity": self.severity, "blocking": self.blocking, "fixable": self.repair is not None}
 
 
 def tools(*, needs_git: bool = True) -> list[Finding]:

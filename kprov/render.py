@@ -11,12 +11,13 @@ import filecmp
 import json
 import shutil
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from kprov import __version__, inventory
+from kprov import __version__, inventory, snapshots
 from kprov.engine.workdir import Workdir, private_dir, write_atomic
 from kprov.errors import UsageError
 from kprov.nodes import Node
@@ -71,10 +72,11 @@ def credential_environment(loaded: LoadedSite) -> dict[str, str]:
             for var, value in credential_variables(loaded).items()}
 
 
-def tfvars(loaded: LoadedSite) -> dict[str, Any]:
+def tfvars(loaded: LoadedSite, kept: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
     """Every user value Terraform needs, as data: ``site`` (the contract's :class:`Site`, every module's
-    ``var.site``), per instance and pool the pool's ``nodes`` (contract :class:`NodeInput`) and target
-    ``settings``, and ``provider_settings``."""
+    ``var.site``), per instance and pool the pool's ``nodes`` (contract :class:`NodeInput`, with the snapshot
+    names ``kept`` gives each node) and target ``settings``, and ``provider_settings``."""
+    kept = kept or {}
     site = loaded.site
     ctx = site_context(loaded)
     pools: dict[str, dict[str, Any]] = defaultdict(dict)
@@ -89,7 +91,7 @@ def tfvars(loaded: LoadedSite) -> dict[str, Any]:
         for i, n in enumerate(by_pool[pool_name]):
             instance = target.instance_of(provider_name, provider, pool, i)
             entry = pools[instance].setdefault(pool_name, {"nodes": {}, "settings": settings})
-            entry["nodes"][n.name] = NodeInput.of(n).model_dump(mode="json")
+            entry["nodes"][n.name] = NodeInput.of(n, kept.get(n.name, ())).model_dump(mode="json")
     instances = _instances(loaded)
     for name in instances:
         pools.setdefault(name, {})
@@ -169,7 +171,8 @@ def _write_files(root: Path, files: dict[str, str], owned: tuple[str, ...]) -> N
 def render_terraform(loaded: LoadedSite, workdir: Workdir) -> Path:
     tf = private_dir(workdir.terraform)
     write_atomic(tf / "main.tf", root_module(loaded))
-    write_atomic(tf / TFVARS, json.dumps(tfvars(loaded), indent=2, sort_keys=True) + "\n")
+    kept = snapshots.by_node(snapshots.load(workdir.snapshots_file))
+    write_atomic(tf / TFVARS, json.dumps(tfvars(loaded, kept), indent=2, sort_keys=True) + "\n")
     _write_files(tf, pool_files(loaded), owned=("boot",))
     used = {p.type: target_for(p.type) for p in loaded.site.providers.values()}
     for name in sorted(used):

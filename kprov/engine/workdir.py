@@ -100,6 +100,11 @@ class Workdir:
         """The node list as Terraform last reported it (``terraform output -json``), for later commands."""
         return self.root / "nodes.json"
 
+    @property
+    def snapshots_file(self) -> Path:
+        """The VM snapshots kprov made (:mod:`kprov.snapshots`); Terraform keeps what it lists."""
+        return self.root / "snapshots.json"
+
     def exists(self) -> bool:
         return self.root.is_dir()
 

@@ -10,6 +10,7 @@ from kprov import nodes as nodes_mod
 from kprov import render
 from kprov.engine.fingerprint import file_digest
 from kprov.engine.stage import Session, Stage
+from kprov.errors import InfrastructureError
 from kprov.nodes import Node
 from kprov.tools import ssh
 from kprov.tools.terraform import ChangeSummary
@@ -34,6 +35,18 @@ def terraform_inputs(session: Session) -> str:
     return file_digest(tf / "main.tf", tf / render.TFVARS, tf / "modules")
 
 
+def check_ready(session: Session) -> None:
+    """Every provider block's target is ready for Terraform (:meth:`~kprov.targets.base.Target.ready`)."""
+    from kprov.doctor import blocking  # noqa: PLC0415
+    from kprov.targets import target_for  # noqa: PLC0415
+
+    problems = [f for name, provider in session.site.providers.items()
+                for f in blocking(target_for(provider.type).ready(session.loaded, name, provider))]
+    if problems:
+        raise InfrastructureError("not ready for Terraform: " + "; ".join(
+            f"{f.check}: {f.message} (fix: {f.fix})" for f in problems))
+
+
 class Infra(Stage):
     name = "infra"
 
@@ -53,6 +66,7 @@ class Infra(Stage):
         session.nodes = session.known_nodes()
 
     def run(self, session: Session) -> InfraResult:
+        check_ready(session)
         tf = session.terraform_initialized()
         plan = tf.plan(out=session.run_dir / "tfplan")
         applied = None

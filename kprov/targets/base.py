@@ -60,6 +60,9 @@ class Target(ABC, Generic[P, Q]):
     name: ClassVar[str]
     """The ``type`` of its provider blocks, its entry-point name, and the name of its module and templates."""
     needs_public_key: ClassVar[bool] = False
+    snapshot_resource: ClassVar[str | None] = None
+    """The Terraform resource type the target's module makes per name in ``NodeInput.snapshots`` (``kprov
+    snapshot``), or None: the target has no snapshots."""
     provider_model: ClassVar[type[BaseModel]]
     pool_model: ClassVar[type[BaseModel]]
 
@@ -162,6 +165,16 @@ class Target(ABC, Generic[P, Q]):
         from kprov.doctor import reachable  # noqa: PLC0415
 
         return [reachable(f"{provider_name}: {what}", host, port) for what, host, port in self.endpoints(provider)]
+
+    def ready(self, loaded: LoadedSite, provider_name: str, provider: P) -> list[Finding]:
+        """What must hold before Terraform acts on this provider block's machines; ``up`` refuses (exit 4,
+        naming each fix) while a finding blocks, before anything is made. Quick, local checks only (a remote
+        endpoint that does not answer is Terraform's to report): none by default."""
+        return []
+
+    def revert_snapshot(self, loaded: LoadedSite, provider_name: str, provider: P, node: str, name: str) -> None:
+        """Put ``node`` back to its snapshot ``name`` (targets with a ``snapshot_resource``)."""
+        raise UsageError(f"{node}: target {self.name} has no snapshots")
 
     def bmc_nodes(self, pool: Q) -> list[str]:
         """The pool's nodes whose power ``kprov power`` can drive."""

@@ -50,11 +50,13 @@ class NodeInput(_Model):
     labels: dict[str, str]
     mac: str | None = None
     """The machine's boot MAC (bare metal); null for VMs and existing machines."""
+    snapshots: tuple[str, ...] = ()
+    """Names of the snapshots the node must have (``kprov snapshot``); targets without snapshots ignore it."""
 
     @classmethod
-    def of(cls, spec: NodeSpec) -> NodeInput:
+    def of(cls, spec: NodeSpec, snapshots: tuple[str, ...] = ()) -> NodeInput:
         return cls(roles=spec.roles, ip=spec.ip, access_ip=spec.access_ip, ssh_user=spec.ssh_user,
-                   labels=spec.labels, mac=spec.mac)
+                   labels=spec.labels, mac=spec.mac, snapshots=snapshots)
 
 
 class Network(_Model):

@@ -35,7 +35,10 @@ def test_the_command_table_has_every_command_and_every_option() -> None:
     rows = {re.match(r"`kprov (\w+)", r[0]).group(1): " ".join(r) for r in _table("## Commands")}  # type: ignore[union-attr]
     assert set(rows) == set(cli.commands)
     for name, command in cli.commands.items():
-        for param in command.params:
+        subcommands = command.commands if isinstance(command, click.Group) else {}
+        for sub in subcommands:
+            assert sub in rows[name], f"kprov {name} {sub} is not in the README's table"
+        for param in [p for c in [command, *subcommands.values()] for p in c.params]:
             if isinstance(param, click.Option):
                 assert param.opts[0] in rows[name], f"kprov {name} {param.opts[0]} is not in the README's table"
     global_line = README[README.index("Global options:"):].split("\n\n")[0]

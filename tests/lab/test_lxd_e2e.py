@@ -17,10 +17,12 @@ import pytest
 import yaml
 
 from kprov import api
+from kprov.doctor import Finding
 from kprov.errors import InfrastructureError
 from tests import terraform_mirror
 from tests.conftest import STANDIN
-from tests.lab.lxd import LxdHost, lxd_installed
+from tests.lab.lxd import LxdHost, lxc, lxd_installed
+from tests.lab.nodes import ensure_rootfs
 
 pytestmark = pytest.mark.lab
 
@@ -116,7 +118,91 @@ def test_doctor_passes_on_the_healthy_daemon_and_names_each_missing_piece_with_i
         api.doctor(site)
 
 
-def test_up_then_noop_up_then_down(lxd: LxdHost, site: Path, env: dict[str, str]) -> None:
+def _variant(site: Path, directory: Path, *, subnet: dict[str, str] | None = None, **provider: str) -> Path:
+    """The lab site with other provider settings (and site network), in a folder of its own (its own workdir)."""
+    data = yaml.safe_load(site.read_text())
+    data["providers"]["local"].update(provider)
+    if subnet is not None:
+        data["network"] = subnet
+        prefix = subnet["cidr"].rsplit(".", 1)[0]
+        data["pools"]["control-plane"]["ip_start"] = f"{prefix}.11"
+        data["pools"]["workers"]["ip_start"] = f"{prefix}.21"
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / "site.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+def test_up_refuses_before_terraform_while_the_image_is_missing(lxd: LxdHost, site: Path, env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    variant = _variant(site, tmp_path / "noimage", image="no-such-image")
+    proc, _ = kprov(env, "up", str(variant))
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert "not ready for Terraform: local: LXD image: no image alias no-such-image" in proc.stderr
+    assert "kprov doctor --fix --image" in proc.stderr
+    assert lxd.instances() == []
+    assert not list((variant.parent / ".kprov").glob("*/terraform/terraform.tfstate"))
+
+
+def test_doctor_fix_makes_pool_and_network_and_imports_a_rootfs_tarball(
+        lxd: LxdHost, site: Path, env: dict[str, str], tmp_path: Path) -> None:
+    pool, network, image = "kprov-fix-pool", "kprovfix0", "kprov-fix-image"
+    variant = _variant(site, tmp_path / "fix", subnet={"cidr": "10.203.0.0/24", "gateway": "10.203.0.1"},
+                       image=image, storage_pool=pool, network=network)
+    rootfs = tmp_path / "rootfs.tar"
+    try:
+        proc, events = kprov(env, "doctor", "--fix", str(variant))  # no image named: that one stays missing
+        assert proc.returncode == 4, proc.stderr[-2000:]
+        fixed = [e["message"] for e in events if e["event"] == "fixed"]
+        assert fixed == [f"local: LXD storage pool: made storage pool {pool} (driver dir)",
+                         f"local: LXD network: made network {network} with ipv4.address 10.203.0.1/24 "
+                         "(NAT on, IPv6 off)"]
+        warned = [e["message"] for e in events if e["event"] == "warning"]
+        assert warned == [f"local: LXD image: not fixed: name a tarball to import as {image}: "
+                          "kprov doctor --fix --image FILE"]
+        net = json.loads(subprocess.run(["lxc", "query", f"/1.0/networks/{network}"], capture_output=True,
+                                        text=True, check=True).stdout)
+        assert net["config"]["ipv4.address"] == "10.203.0.1/24"
+
+        subprocess.run(["tar", "--numeric-owner", "-C", str(ensure_rootfs()), "-cf", str(rootfs), "."], check=True)
+        proc, events = kprov(env, "doctor", "--fix", "--image", str(rootfs), str(variant))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert [e["message"] for e in events if e["event"] == "fixed"] == [
+            f"local: LXD image: imported {rootfs} (root filesystem, with kprov's metadata) as {image}"]
+        alias = json.loads(subprocess.run(["lxc", "query", f"/1.0/images/aliases/{image}"], capture_output=True,
+                                          text=True, check=True).stdout)
+        info = json.loads(subprocess.run(["lxc", "query", f"/1.0/images/{alias['target']}"], capture_output=True,
+                                         text=True, check=True).stdout)
+        assert info["properties"]["description"] == "kprov image from rootfs.tar"
+
+        proc, events = kprov(env, "doctor", "--fix", str(variant))  # all there now: nothing to fix
+        assert proc.returncode == 0 and not [e for e in events if e["event"] in ("fixed", "warning")]
+    finally:
+        lxc("image", "delete", image, check=False)
+        lxc("network", "delete", network, check=False)
+        lxc("storage", "delete", pool, check=False)
+        rootfs.unlink(missing_ok=True)
+    assert network not in {n["name"] for n in json.loads(lxc("network", "list", "--format", "json").stdout)}
+
+
+def test_doctor_will_not_make_a_network_on_a_subnet_this_machine_uses(lxd: LxdHost, site: Path,
+                                                                     tmp_path: Path) -> None:
+    variant = _variant(site, tmp_path / "used", network="kprovfix1")  # the site's subnet is the lab bridge's
+    with pytest.raises(InfrastructureError) as info:
+        api.doctor(variant, fix=True)
+    assert "local: LXD network: choose a network.cidr no interface or route here uses" in str(info.value)
+    assert "kprovfix1" not in {n["name"] for n in json.loads(lxc("network", "list", "--format", "json").stdout)}
+    used = next(f for f in api_findings(variant) if f.check == "local: LXD network")
+    assert f"{lxd.network} has {lxd.gateway_cidr}" in used.message and used.repair is None
+
+
+def api_findings(site: Path) -> list[Finding]:
+    from kprov.commands.doctor import checks  # noqa: PLC0415
+
+    return checks(api.load(site))
+
+
+def test_up_then_noop_up(lxd: LxdHost, site: Path, env: dict[str, str]) -> None:
     proc, events = kprov(env, "up", str(site))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _stages(events, "stage_done") == STAGES
@@ -130,8 +216,68 @@ def test_up_then_noop_up_then_down(lxd: LxdHost, site: Path, env: dict[str, str]
     assert _stages(events, "stage_skip") == STAGES
     assert _stages(events, "stage_start") == []
 
+
+def _snapshots(node: str) -> list[str]:
+    out = json.loads(lxc("query", f"/1.0/instances/{node}/snapshots").stdout)
+    return sorted(path.rsplit("/", 1)[-1] for path in out)
+
+
+def _state(site: Path, env: dict[str, str]) -> list[str]:
+    tf = site.parent / ".kprov" / SITE / "terraform"
+    proc = subprocess.run(["terraform", f"-chdir={tf}", "state", "list"], capture_output=True, text=True,
+                          check=True, env=env)
+    return [line for line in proc.stdout.splitlines() if ".lxd_snapshot." in line]
+
+
+def test_snapshot_create_revert_delete_through_terraform(lxd: LxdHost, site: Path, env: dict[str, str]) -> None:
+    original = site.read_bytes()
+    edited = yaml.safe_load(original)
+    edited["pools"]["workers"]["labels"] = {"edited": "yes"}
+    site.write_text(yaml.safe_dump(edited, sort_keys=False))
+    try:
+        proc, _ = kprov(env, "snapshot", "create", str(site), "before")
+        assert proc.returncode == 2 and "has changes `kprov up` has not applied" in proc.stderr, proc.stderr
+    finally:
+        site.write_bytes(original)
+    assert _snapshots("control-plane-1") == []
+
+    proc, events = kprov(env, "snapshot", "create", str(site), "before")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [e["data"]["nodes"] for e in events if e["event"] == "result"] == [["control-plane-1", "workers-1"]]
+    assert _snapshots("control-plane-1") == _snapshots("workers-1") == ["before"]
+    assert len(_state(site, env)) == 2
+    proc, _ = kprov(env, "snapshot", "create", str(site), "before")
+    assert proc.returncode == 2 and "has a snapshot 'before' already" in proc.stderr
+
+    lxc("exec", "control-plane-1", "--", "touch", "/root/written-after-the-snapshot")
+    proc, _ = kprov(env, "snapshot", "revert", str(site), "before")  # no terminal, no --yes
+    assert proc.returncode == 2 and "refusing to change snapshots without confirmation" in proc.stderr
+    proc, events = kprov(env, "snapshot", "revert", str(site), "before", "--yes")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    gone = lxc("exec", "control-plane-1", "--", "test", "-e", "/root/written-after-the-snapshot", check=False)
+    assert gone.returncode == 1
+
+    proc, events = kprov(env, "up", str(site))  # the reverted nodes brought back to the site file
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _stages(events, "stage_skip") == ["infra", "inventory"]
+    assert _stages(events, "stage_done") == ["ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
+
+    proc, events = kprov(env, "snapshot", "list", str(site))
+    listed = next(e["data"]["snapshots"] for e in events if e["event"] == "result")
+    assert [(s["name"], s["nodes"]) for s in listed] == [("before", ["control-plane-1", "workers-1"])]
+
+    proc, _ = kprov(env, "snapshot", "delete", str(site), "before", "--yes")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _snapshots("control-plane-1") == _snapshots("workers-1") == []
+    assert _state(site, env) == []
+    proc, events = kprov(env, "up", str(site))  # deleting a snapshot left the site converged
+    assert proc.returncode == 0 and _stages(events, "stage_start") == []
+
+
+def test_down_leaves_no_container(lxd: LxdHost, site: Path, env: dict[str, str]) -> None:
     proc, events = kprov(env, "down", "--yes", str(site))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _stages(events, "stage_done") == ["reset", "destroy"]
     assert lxd.instances() == []
     assert lxd.profiles() == []
+    assert not (site.parent / ".kprov" / SITE / "snapshots.json").exists()

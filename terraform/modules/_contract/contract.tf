@@ -20,6 +20,7 @@ variable "nodes" {
     ssh_user  = string
     labels    = map(string)
     mac       = optional(string)
+    snapshots = list(string)
   }))
 }
 

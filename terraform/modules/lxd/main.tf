@@ -116,3 +116,13 @@ resource "lxd_container" "node" {
     }
   }
 }
+
+# The snapshots kprov records for each node (`kprov snapshot create`); a name dropped from the record deletes
+# the snapshot. Revert is not a Terraform operation: kprov asks LXD for it directly.
+resource "lxd_snapshot" "node" {
+  for_each = merge({}, [for name, node in var.nodes : { for s in node.snapshots : "${name}/${s}" => { node = name, name = s } }]...)
+
+  container_name = lxd_container.node[each.value.node].name
+  name           = each.value.name
+  stateful       = false
+}

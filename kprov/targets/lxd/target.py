@@ -10,16 +10,11 @@ nesting, ``/dev/kmsg`` and the kernel modules Kubernetes loads (``kernel_modules
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import socket
-import urllib.parse
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
+from kprov.errors import UsageError
 from kprov.site.secrets import SecretRef
 from kprov.targets.base import SiteContext, host_port
 from kprov.targets.vm import HostName, ProviderVersion, VmPool, VmProvider, VmTarget
@@ -66,6 +61,7 @@ class LxdPool(VmPool):
 class Lxd(VmTarget[LxdProvider, LxdPool]):
     name = "lxd"
     terraform_source = "terraform-lxd/lxd"
+    snapshot_resource = "lxd_snapshot"
 
     def provider_settings(self, provider: LxdProvider) -> dict[str, Any]:
         remote = {"scheme": "unix", "address": None, "port": None}
@@ -92,84 +88,21 @@ class Lxd(VmTarget[LxdProvider, LxdPool]):
     def doctor(self, loaded: LoadedSite, provider_name: str, provider: LxdProvider) -> list[Finding]:
         if provider.remote != "local":
             return super().doctor(loaded, provider_name, provider)
-        return local_lxd(loaded, provider_name, provider)
+        from kprov.targets.lxd import local  # noqa: PLC0415
 
+        return local.findings(loaded, provider_name, provider)
 
-def socket_path() -> Path:
-    """The local LXD's socket: ``$LXD_DIR``, Debian's ``/var/lib/lxd`` or the snap's."""
-    bases = [os.environ["LXD_DIR"]] if os.environ.get("LXD_DIR") else ["/var/lib/lxd", "/var/snap/lxd/common/lxd"]
-    sockets = [Path(b) / "unix.socket" for b in bases]
-    return next((s for s in sockets if s.exists()), sockets[0])
+    def revert_snapshot(self, loaded: LoadedSite, provider_name: str, provider: LxdProvider, node: str,
+                        name: str) -> None:
+        """LXD's restore (the provider has none): a running instance is stopped, restored and started."""
+        if provider.remote != "local":
+            raise UsageError(f"{node}: kprov reverts snapshots on the local LXD only; on {provider.remote}: "
+                             f"lxc restore <remote>:{node} {name}")
+        from kprov.targets.lxd.client import LocalLxd, quote  # noqa: PLC0415
 
+        LocalLxd().call("PUT", f"/1.0/instances/{quote(node)}", {"restore": name}, what=f"{node}: revert to {name}")
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("lxd", timeout=10)
-        self.unix_path = path
+    def ready(self, loaded: LoadedSite, provider_name: str, provider: LxdProvider) -> list[Finding]:
+        """The local LXD's checks (daemon, pool, network, image, KVM for VMs): cheap, and each names its fix."""
+        return self.doctor(loaded, provider_name, provider) if provider.remote == "local" else []
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(str(self.unix_path))
-        self.sock = sock
-
-
-def lxd_get(path: Path, url: str) -> tuple[int, Any]:
-    """GET ``url`` of the LXD REST API on the socket: (HTTP status, the answer's metadata)."""
-    conn = _UnixConnection(path)
-    try:
-        conn.request("GET", url)
-        response = conn.getresponse()
-        body = json.loads(response.read() or b"{}")
-        return response.status, body.get("metadata")
-    finally:
-        conn.close()
-
-
-def local_lxd(loaded: LoadedSite, provider_name: str, provider: LxdProvider) -> list[Finding]:
-    """The local LXD answers, is initialised with the storage pool and network the site names (on the site's
-    subnet), holds the image, and can run the instance types the pools ask for. Read-only."""
-    from kprov.doctor import Finding  # noqa: PLC0415
-
-    check = f"{provider_name}: LXD"
-    sock = socket_path()
-    if not sock.exists():
-        return [Finding(check, False, f"no LXD socket at {sock}",
-                        "apt install lxd (or snap install lxd), start it, then initialise it (README: lxd)")]
-    try:
-        status, server = lxd_get(sock, "/1.0")
-    except PermissionError:
-        return [Finding(check, False, f"no permission on {sock}", "sudo usermod -aG lxd $USER, then log in again")]
-    except OSError as exc:
-        return [Finding(check, False, f"LXD does not answer on {sock} ({exc.strerror or exc})",
-                        "start the LXD daemon (systemctl start lxd; without systemd: lxd --group lxd &)")]
-    env = (server or {}).get("environment", {})
-    out = [Finding(check, status == 200, f"LXD {env.get('server_version', '?')} on {sock}",
-                   "start the LXD daemon")]
-    pool = provider.storage_pool
-    status, _ = lxd_get(sock, f"/1.0/storage-pools/{urllib.parse.quote(pool)}")
-    out.append(Finding(f"{check} storage pool", status == 200, f"storage pool {pool}",
-                       f"lxc storage create {pool} dir   (or lxd init --preseed, README: lxd)"))
-    net = loaded.site.network
-    want = f"{net.gateway or next(net.cidr.hosts())}/{net.cidr.prefixlen}"
-    status, network = lxd_get(sock, f"/1.0/networks/{urllib.parse.quote(provider.network)}")
-    if status != 200:
-        out.append(Finding(f"{check} network", False, f"no network {provider.network}",
-                           f"lxc network create {provider.network} ipv4.address={want} ipv6.address=none"))
-    else:
-        have = (network or {}).get("config", {}).get("ipv4.address", "")
-        out.append(Finding(f"{check} network", have == want, f"network {provider.network}: ipv4.address {have}",
-                           f"lxc network set {provider.network} ipv4.address={want}   (the site's network.cidr "
-                           f"and gateway), or change the site's network to {have}"))
-    status, _ = lxd_get(sock, f"/1.0/images/aliases/{urllib.parse.quote(provider.image)}")
-    out.append(Finding(f"{check} image", status == 200, f"image alias {provider.image}",
-                       f"lxc image import metadata.tar.gz rootfs.tar.gz --alias {provider.image}   "
-                       f"(or lxc image copy <remote>:debian/12/cloud local: --alias {provider.image})"))
-    drivers = str(env.get("driver", ""))
-    wants_vm = any(getattr(p, "instance_type", "") == "virtual-machine" for p in loaded.pools.values()
-                   if str(getattr(p, "provider", "")) == provider_name)
-    if wants_vm:
-        out.append(Finding(f"{check} virtual machines", "qemu" in drivers, f"LXD drivers: {drivers or 'none'}",
-                           "virtual machines need KVM and LXD's qemu driver on this host; use instance_type: "
-                           "container"))
-    return out
