@@ -195,26 +195,22 @@ def snapshot_create(opts: Options, site_file: Path, name: str) -> None:
     api.snapshot(site_file, "create", name, workdir=opts.workdir, events=opts.events)
 
 
-@snapshot.command("revert")
-@site_argument
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
-@click.pass_obj
-def snapshot_revert(opts: Options, site_file: Path, name: str, yes: bool) -> None:
-    """Put every node snapshot NAME covers back to it (they restart; what they wrote since is lost)."""
-    api.snapshot(site_file, "revert", name, yes=yes, ask=lambda q: click.confirm(q, err=True),
-                 workdir=opts.workdir, events=opts.events)
+def _asked_snapshot_command(action: str, doc: str) -> None:
+    """``kprov snapshot revert|delete``: the same shape, and both ask first."""
+
+    @snapshot.command(action, help=doc)
+    @site_argument
+    @click.argument("name")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+    @click.pass_obj
+    def command(opts: Options, site_file: Path, name: str, yes: bool) -> None:
+        api.snapshot(site_file, action, name, yes=yes, ask=lambda q: click.confirm(q, err=True),
+                     workdir=opts.workdir, events=opts.events)
 
 
-@snapshot.command("delete")
-@site_argument
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
-@click.pass_obj
-def snapshot_delete(opts: Options, site_file: Path, name: str, yes: bool) -> None:
-    """Delete snapshot NAME from every node it covers."""
-    api.snapshot(site_file, "delete", name, yes=yes, ask=lambda q: click.confirm(q, err=True),
-                 workdir=opts.workdir, events=opts.events)
+_asked_snapshot_command("revert", "Put every node snapshot NAME covers back to it (they restart; what they wrote "
+                                  "since is lost).")
+_asked_snapshot_command("delete", "Delete snapshot NAME from every node it covers.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ inventory, so the next `up` brings the reverted nodes back to what the site file
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,12 +133,34 @@ class SnapshotChange(Stage):
                                           f"{', '.join(other[:5])}; nothing applied (run `kprov plan`)")
             if plan.changes:
                 tf.apply(session.run_dir / "tfplan")
+            self.confirm(session, nodes)
         except BaseException:
             record.save(wd.snapshots_file, before)
             render.render_terraform(session.loaded, wd)
             raise
         session.state.record("infra", terraform_inputs(session))  # the infra it describes is applied as it is
         return nodes
+
+    def confirm(self, session: Session, nodes: list[str], timeout: float = 60) -> None:
+        """Ask the platform whether each node has (create) or no longer has (delete) the snapshot: the LXD
+        provider deletes without waiting for LXD, and ignores its errors."""
+        capable = {c.node.name: c for c in capable_nodes(session)}
+        deadline = time.monotonic() + timeout
+        pending = [n for n in nodes if n in capable]
+        while pending:
+            still = []
+            for name in pending:
+                c = capable[name]
+                have = c.target.snapshots_of(session.loaded, c.provider_name, c.provider, name)
+                if have is not None and (self.snapshot in have) != (self.action == "create"):
+                    still.append(name)
+            pending = still
+            if pending and time.monotonic() > deadline:
+                state = "missing on" if self.action == "create" else "still on"
+                raise InfrastructureError(f"snapshot {self.snapshot} is {state} {', '.join(pending)} after "
+                                          f"Terraform's apply; see the node's platform (lxc info NODE)")
+            if pending:
+                time.sleep(0.5)
 
     def done_message(self, result: list[str]) -> str:
         return f"{self.snapshot}: {self.action}d on {len(result)} node(s)"

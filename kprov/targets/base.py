@@ -172,6 +172,10 @@ class Target(ABC, Generic[P, Q]):
         endpoint that does not answer is Terraform's to report): none by default."""
         return []
 
+    def snapshots_of(self, loaded: LoadedSite, provider_name: str, provider: P, node: str) -> list[str] | None:
+        """The snapshot names ``node`` has now, asked of the platform; None when the target cannot tell."""
+        return None
+
     def revert_snapshot(self, loaded: LoadedSite, provider_name: str, provider: P, node: str, name: str) -> None:
         """Put ``node`` back to its snapshot ``name`` (targets with a ``snapshot_resource``)."""
         raise UsageError(f"{node}: target {self.name} has no snapshots")

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
+from kprov import api
 from kprov.cli import cli
 from kprov.targets import registry
 from kprov.targets.vm import VmPool
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
 
 
 def _table(heading: str) -> list[list[str]]:
@@ -65,3 +67,11 @@ def test_every_target_and_hybrid_example_can_be_started_with_init() -> None:
     assert set(registry()) <= set(choices)
     line = README[README.index("`kprov init --target\n"):].split("prints")[0]
     assert set(re.search(r"--target\s+([\w|-]+)", line).group(1).split("|")) == set(choices)  # type: ignore[union-attr]
+
+
+def test_the_first_lines_install_kprov_and_bring_up_an_example_that_validates() -> None:
+    block = README.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert len(block) == 2 and "pip install ." in block[0]
+    example = re.search(r"kprov up (\S+)", block[1])
+    assert example is not None and example.group(1) == "examples/local.yaml"
+    assert api.validate(ROOT / example.group(1)).nodes == 3

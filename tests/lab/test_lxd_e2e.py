@@ -109,16 +109,17 @@ def test_doctor_passes_on_the_healthy_daemon_and_names_each_missing_piece_with_i
     with pytest.raises(InfrastructureError) as info:
         api.doctor(broken)
     text = str(info.value)
-    assert "local: LXD storage pool: lxc storage create no-such-pool dir" in text
+    assert "local: LXD storage pool: kprov doctor --fix, or lxc storage create no-such-pool dir" in text
     assert f"local: LXD network: lxc network set {lxd.network} ipv4.address=10.202.0.1/24" in text
-    assert "local: LXD image: lxc image import metadata.tar.gz rootfs.tar.gz --alias no-such-image" in text
+    assert "local: LXD image: kprov doctor --fix --image rootfs.tar" in text
+    assert "--alias no-such-image" in text
 
     monkeypatch.setenv("LXD_DIR", str(site.parent / "no-lxd-here"))
-    with pytest.raises(InfrastructureError, match=r"local: LXD: apt install lxd"):
+    with pytest.raises(InfrastructureError, match=r"local: LXD: apt install lxd .* then kprov doctor --fix"):
         api.doctor(site)
 
 
-def _variant(site: Path, directory: Path, *, subnet: dict[str, str] | None = None, **provider: str) -> Path:
+def _variant(site: Path, directory: Path, *, subnet: dict[str, str] | None = None, **provider: object) -> Path:
     """The lab site with other provider settings (and site network), in a folder of its own (its own workdir)."""
     data = yaml.safe_load(site.read_text())
     data["providers"]["local"].update(provider)
@@ -142,6 +143,25 @@ def test_up_refuses_before_terraform_while_the_image_is_missing(lxd: LxdHost, si
     assert "kprov doctor --fix --image" in proc.stderr
     assert lxd.instances() == []
     assert not list((variant.parent / ".kprov").glob("*/terraform/terraform.tfstate"))
+
+
+def test_a_failed_apply_is_reported_and_down_leaves_nothing(lxd: LxdHost, site: Path, env: dict[str, str],
+                                                            tmp_path: Path) -> None:
+    variant = _variant(site, tmp_path / "fails", kernel_modules=["kprov_no_such_module"])  # LXD cannot start it
+    try:
+        proc, _ = kprov(env, "up", str(variant))
+        assert proc.returncode == 4, proc.stderr[-2000:]
+        assert "kprov_no_such_module" in proc.stderr
+        proc, events = kprov(env, "down", "--yes", str(variant))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert _stages(events, "stage_skip") == ["reset"]  # nothing was bootstrapped
+        assert lxd.instances() == []
+        assert lxd.profiles() == []
+    finally:
+        for name in lxd.instances():
+            lxc("delete", "--force", name, check=False)
+        for name in lxd.profiles():
+            lxc("profile", "delete", name, check=False)
 
 
 def test_doctor_fix_makes_pool_and_network_and_imports_a_rootfs_tarball(

@@ -92,6 +92,18 @@ class Lxd(VmTarget[LxdProvider, LxdPool]):
 
         return local.findings(loaded, provider_name, provider)
 
+    def snapshots_of(self, loaded: LoadedSite, provider_name: str, provider: LxdProvider, node: str
+                     ) -> list[str] | None:
+        if provider.remote != "local":
+            return None
+        from kprov.targets.lxd.client import LocalLxd, quote  # noqa: PLC0415
+
+        try:
+            status, urls = LocalLxd().get(f"/1.0/instances/{quote(node)}/snapshots")
+        except OSError:
+            return None
+        return sorted(str(u).rsplit("/", 1)[-1] for u in urls or []) if status == 200 else None
+
     def revert_snapshot(self, loaded: LoadedSite, provider_name: str, provider: LxdProvider, node: str,
                         name: str) -> None:
         """LXD's restore (the provider has none): a running instance is stopped, restored and started."""
