@@ -145,6 +145,22 @@ def test_up_refuses_before_terraform_while_the_image_is_missing(lxd: LxdHost, si
     assert not list((variant.parent / ".kprov").glob("*/terraform/terraform.tfstate"))
 
 
+def test_virtual_machines_on_a_host_without_kvm_are_refused_before_terraform(
+        lxd: LxdHost, site: Path, env: dict[str, str], tmp_path: Path) -> None:
+    variant = _variant(site, tmp_path / "vm")
+    data = yaml.safe_load(variant.read_text())
+    data["pools"]["workers"]["instance_type"] = "virtual-machine"
+    variant.write_text(yaml.safe_dump(data, sort_keys=False))
+    drivers = json.loads(lxc("query", "/1.0").stdout)["environment"]["driver"]
+    if "qemu" in drivers:
+        pytest.skip("this LXD runs virtual machines")
+    proc, _ = kprov(env, "up", str(variant))
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert "local: LXD virtual machines: LXD drivers: lxc" in proc.stderr
+    assert "use instance_type: container" in proc.stderr
+    assert lxd.instances() == []
+
+
 def test_a_failed_apply_is_reported_and_down_leaves_nothing(lxd: LxdHost, site: Path, env: dict[str, str],
                                                             tmp_path: Path) -> None:
     variant = _variant(site, tmp_path / "fails", kernel_modules=["kprov_no_such_module"])  # LXD cannot start it

@@ -94,3 +94,23 @@ def test_a_finding_as_json_says_whether_kprov_can_fix_it_and_never_carries_the_f
     assert f.as_dict() == {"check": "x", "ok": False, "message": "missing", "fix": "do it", "severity": "error",
                            "blocking": True, "fixable": True}
     assert Finding("y", True, "ok").as_dict()["fixable"] is False
+
+
+def test_a_socket_nobody_answers_on_is_a_stopped_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket  # noqa: PLC0415
+
+    from kprov.site.load import load_site  # noqa: PLC0415
+    from kprov.targets.lxd.target import Lxd  # noqa: PLC0415
+
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / "unix.socket"))  # the file a dead daemon leaves; nothing listens on it
+    stale.close()
+    monkeypatch.setenv("LXD_DIR", str(tmp_path))
+    loaded = load_site(Path(__file__).resolve().parents[2] / "examples" / "local.yaml")
+    [finding] = Lxd().doctor(loaded, "local", loaded.site.providers["local"])
+    assert not finding.ok and finding.repair is None
+    assert finding.message.startswith(f"LXD does not answer on {tmp_path / 'unix.socket'}")
+    assert finding.fix.startswith("start the LXD daemon")
+    (tmp_path / "unix.socket").unlink()
+    [finding] = Lxd().doctor(loaded, "local", loaded.site.providers["local"])
+    assert finding.message == f"no LXD socket at {tmp_path / 'unix.socket'}"
