@@ -12,6 +12,7 @@ without the site model, Terraform, Ansible or testinfra.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +126,18 @@ def up(site_file: Path | str, *, force: bool = False, workdir: Path | None = Non
     return UpResult(session.workdir.root, session.workdir.kubeconfig, tuple(outcomes))
 
 
+def scale(site_file: Path | str, *, yes: bool = False, ask: Ask | None = None, workdir: Path | None = None,
+          events: Events | None = None) -> UpResult:
+    """``up`` for an edit that adds or removes nodes of a running site: refused on a site never bootstrapped or
+    an edit that neither adds nor removes a node; asks first (or ``yes``), naming who joins and who leaves."""
+    from kprov.commands import up as up_command
+    from kprov.commands.base import execute
+
+    session = _session(site_file, "scale", workdir=workdir, events=events)
+    outcomes = execute(up_command.SCALE, session, yes=yes, ask=ask, finish=up_command.finish)
+    return UpResult(session.workdir.root, session.workdir.kubeconfig, tuple(outcomes))
+
+
 def _fast_up(site_file: Path, workdir: Path | None, events: Events) -> UpResult | None:
     from kprov.engine.fastpath import converged_workdir
     from kprov.engine.runs import Run
@@ -195,6 +208,26 @@ def power(site_file: Path | str, node: str, action: str, *, workdir: Path | None
     session = _session(site_file, "power", workdir=workdir, events=events, node=node, action=action)
     state: str = execute(power_command.POWER, session, finish=power_command.finish)
     return state
+
+
+def ssh_command(site_file: Path | str, node: str, command: Sequence[str] = (), *,
+                workdir: Path | None = None) -> list[str]:
+    """The argv that opens SSH to ``node`` (or runs ``command`` there) the way every kprov tool connects: the
+    site's ssh_config, its key and its recorded host keys. The CLI execs it."""
+    import shutil
+
+    from kprov.errors import UsageError
+
+    session = _session(site_file, "ssh", workdir=workdir, events=None)
+    nodes = session.known_nodes()
+    if node not in {n.name for n in nodes}:
+        raise UsageError(f"site {session.loaded.name} has no node {node!r} (its nodes: "
+                         f"{', '.join(n.name for n in nodes)})")
+    binary = shutil.which("ssh")
+    if binary is None:
+        raise UsageError("ssh is not on PATH (apt install openssh-client)")
+    config = session.ssh_config(nodes)
+    return [binary, "-F", str(config), *(["-t"] if not command else []), node, *(["--", *command] if command else [])]
 
 
 def snapshot(site_file: Path | str, action: str, name: str | None = None, *, yes: bool = False,

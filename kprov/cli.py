@@ -173,6 +173,28 @@ def down(opts: Options, site_file: Path, yes: bool, skip_reset: bool) -> None:
              workdir=opts.workdir, events=opts.events)
 
 
+@cli.command()
+@site_argument
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.pass_obj
+def scale(opts: Options, site_file: Path, yes: bool) -> None:
+    """Add or remove the nodes an edit of a running site adds or removes (asks first)."""
+    api.scale(site_file, yes=yes, ask=lambda q: click.confirm(q, err=True), workdir=opts.workdir,
+              events=opts.events)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@site_argument
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def ssh(opts: Options, site_file: Path, node: str, command: tuple[str, ...]) -> None:
+    """Open SSH to NODE (or run COMMAND there, after --) through the site's ssh_config and known host keys."""
+    argv = api.ssh_command(site_file, node, command, workdir=opts.workdir)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # noqa: S606 - argv from api.ssh_command: ssh by its full path, no shell
+
+
 @cli.group()
 def snapshot() -> None:
     """VM snapshots of a running site's nodes (targets with snapshots: lxd)."""

@@ -10,12 +10,14 @@ could misread them, and stay strings. Layout: ``hosts.yaml`` plus ``group_vars/{
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kprov.engine.fingerprint import fingerprint
 from kprov.engine.workdir import private_dir, write_atomic
 from kprov.nodes import Node
 from kprov.site.model import Site
@@ -86,6 +88,16 @@ def hosts(nodes: Sequence[Node], ssh_port: int = 22) -> dict[str, Any]:
         # fails; the group must be absent, not empty.
         del children["etcd"]
     return {"all": {"hosts": all_hosts, "children": children}}
+
+
+def host_digests(inventory: dict[str, Any]) -> dict[str, str]:
+    """Per host of ``hosts.yaml`` content, a digest of its variables and the groups it is in: a host whose digest
+    is unchanged needs no playbook run for itself."""
+    top = inventory["all"]
+    groups = {g: set((v or {}).get("hosts") or {}) for g, v in top["children"].items()}
+    return {name: fingerprint(json.dumps(hv, sort_keys=True, default=str),
+                              *sorted(g for g, members in groups.items() if name in members))
+            for name, hv in top["hosts"].items()}
 
 
 def _in_k8s_cluster(n: Node) -> bool:

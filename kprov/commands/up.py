@@ -1,8 +1,11 @@
-"""``kprov up``: infra → inventory → ssh → preflight → bootstrap → kubeconfig → verify, after the stages the
-site's targets need first (bare metal: its PXE servers)."""
+"""``kprov up``: remove (members the site file dropped) → infra → inventory → ssh → preflight → bootstrap →
+kubeconfig → verify, after the stages the site's targets need first (bare metal: its PXE servers). A change
+kprov refuses (:mod:`kprov.impact`: the first control plane leaving, etcd quorum) stops it before anything."""
 
 from __future__ import annotations
 
+from kprov import impact
+from kprov import members as members_mod
 from kprov.commands.base import Command, renderable
 from kprov.engine.fastpath import converged_key
 from kprov.engine.runner import StageOutcome
@@ -12,6 +15,7 @@ from kprov.stages.infra import Infra
 from kprov.stages.inventory import Inventory
 from kprov.stages.kubeconfig import Kubeconfig
 from kprov.stages.preflight import Preflight
+from kprov.stages.remove import Remove
 from kprov.stages.ssh import Ssh
 from kprov.stages.verify import Verify
 
@@ -21,10 +25,18 @@ def stages(session: Session) -> list[Stage]:
     for target in session.targets_used():
         for stage in target.stages_before_infra(session.loaded):
             before.setdefault(stage.name, stage)
-    return [*before.values(), Infra(), Inventory(), Ssh(), Preflight(), Bootstrap(), Kubeconfig(), Verify()]
+    return [*before.values(), Remove(), Infra(), Inventory(), Ssh(), Preflight(), Bootstrap(), Kubeconfig(),
+            Verify()]
 
 
-UP = Command("up", stages, requires=renderable)
+def acceptable(session: Session) -> object:
+    """Renderable, and a change kprov does not refuse (:mod:`kprov.impact`), before anything is written."""
+    context = renderable(session)
+    impact.refuse(impact.of_site(session))
+    return context
+
+
+UP = Command("up", stages, requires=acceptable)
 
 
 def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]:
@@ -37,3 +49,32 @@ def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]
     kubeconfig = session.workdir.kubeconfig
     session.events.emit("up", "result", f"site is up; kubeconfig: {kubeconfig}", kubeconfig=str(kubeconfig))
     return outcomes
+
+
+def scalable(session: Session) -> object:
+    """``kprov scale``: the site is running and the edit adds or removes nodes, and nothing in it is refused."""
+    from kprov.errors import UsageError  # noqa: PLC0415
+
+    context = renderable(session)
+    assessed = impact.of_site(session)
+    if not members_mod.load(session.workdir.members_file):
+        raise UsageError(f"site {session.loaded.name} was never bootstrapped: `kprov up` makes it first")
+    impact.refuse(assessed)
+    if not assessed.joining() and not assessed.leaving():
+        raise UsageError(f"site {session.loaded.name}: no node joins or leaves, nothing to scale "
+                         "(`kprov up` applies other edits)")
+    return context
+
+
+def scale_question(session: Session) -> str:
+    assessed = impact.of_site(session)
+    parts = []
+    if assessed.joining():
+        parts.append(f"join {', '.join(assessed.joining())}")
+    if assessed.leaving():
+        parts.append(f"remove {', '.join(assessed.leaving())} (drained and reset by remove-node.yml, then their "
+                     "machines destroyed)")
+    return f"Scale site {session.loaded.name}: {'; '.join(parts)}?"
+
+
+SCALE = Command("scale", stages, requires=scalable, confirm=scale_question, refusal="scale")

@@ -101,6 +101,11 @@ class Workdir:
         return self.root / "nodes.json"
 
     @property
+    def members_file(self) -> Path:
+        """The cluster's members as kprov last brought them up (:mod:`kprov.members`)."""
+        return self.root / "members.json"
+
+    @property
     def snapshots_file(self) -> Path:
         """The VM snapshots kprov made (:mod:`kprov.snapshots`); Terraform keeps what it lists."""
         return self.root / "snapshots.json"

@@ -1,11 +1,20 @@
-"""``bootstrap``: Kubespray's ``cluster.yml`` through ansible-runner, with the site's inventory."""
+"""``bootstrap``: Kubespray through ansible-runner, with the site's inventory: ``cluster.yml`` for a new
+cluster, and on a running one only what the change needs (:mod:`kprov.impact`): new workers join with
+``playbooks/facts.yml`` then ``scale.yml --limit``; new control-plane or etcd nodes, and changes to nodes that
+stay or to what applies to all, go through ``cluster.yml``; a change that only removed nodes runs nothing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+from kprov import impact
+from kprov import members as members_mod
 from kprov.engine.fingerprint import file_digest, fingerprint
 from kprov.engine.stage import Session, Stage
+from kprov.impact import Step
+from kprov.inventory import host_digests
 from kprov.site.secrets import referenced_env
 from kprov.tools import ansible
 from kprov.tools.ansible import PlaybookResult
@@ -17,12 +26,29 @@ def bootstrap_fingerprint(session: Session) -> str:
                        "cluster.yml")
 
 
+def settings_digest(session: Session) -> str:
+    return fingerprint(file_digest(session.workdir.inventory / "group_vars"), session.kubespray().commit())
+
+
+def steps(session: Session, hosts: dict[str, str]) -> list[Step]:
+    """What brings the cluster from its recorded members to ``session.nodes``."""
+    record = members_mod.read(session.workdir.members_file)
+    members = list(record.members)
+    remade = {n.name for n in members_mod.joining(members, session.nodes)}
+    changed = {m.name for m in members if m.name in hosts and m.host != hosts[m.name]} - remade
+    admin_conf = session.workdir.inventory / "artifacts" / "admin.conf"
+    if (not members or session.force or record.settings != settings_digest(session) or changed
+            or not admin_conf.is_file()):
+        return [Step("cluster.yml")]
+    assessed = impact.assess(members, [(n.name, n.roles) for n in session.nodes], remade)
+    return [s for s in assessed.steps if s.when == "after"]
+
+
 class Bootstrap(Stage):
     name = "bootstrap"
-    playbook = "cluster.yml"
 
     def describe(self, session: Session) -> str:
-        return f"Kubespray {self.playbook} ({session.kubespray().label})"
+        return f"Kubespray ({session.kubespray().label})"
 
     def fingerprint(self, session: Session) -> str:
         return bootstrap_fingerprint(session)
@@ -31,10 +57,25 @@ class Bootstrap(Stage):
         """Kubespray's admin.conf is what the kubeconfig stage takes: without it, cluster.yml runs again."""
         return [session.workdir.inventory / "artifacts" / "admin.conf"]
 
-    def run(self, session: Session) -> PlaybookResult:
-        result = ansible.run_playbook(
-            session.kubespray(), self.playbook, inventory_file=session.workdir.inventory / "hosts.yaml",
-            ssh_config=session.ssh_config(session.nodes), run_dir=session.run_dir, events=session.events,
-            fact_cache=session.workdir.fact_cache, secret_env=referenced_env(session.site))
-        result.raise_for_failure()
-        return result
+    def run(self, session: Session) -> list[PlaybookResult]:
+        wd = session.workdir
+        hosts = host_digests(yaml.safe_load((wd.inventory / "hosts.yaml").read_text()))
+        todo = steps(session, hosts)
+        results = []
+        for step in todo:
+            session.events.emit(self.name, "info", f"{step.playbook}" + (f" --limit {','.join(step.limit)}"
+                                                                         if step.limit else ""),
+                                playbook=step.playbook, limit=list(step.limit))
+            result = ansible.run_playbook(
+                session.kubespray(), step.playbook, inventory_file=wd.inventory / "hosts.yaml",
+                ssh_config=session.ssh_config(session.nodes), run_dir=session.run_dir, events=session.events,
+                limit=",".join(step.limit) or None, extravars=step.extravars or None, fact_cache=wd.fact_cache,
+                secret_env=referenced_env(session.site))
+            result.raise_for_failure()
+            results.append(result)
+        members_mod.write(wd.members_file, members_mod.Record(
+            settings=settings_digest(session), members=tuple(members_mod.of(session.nodes, hosts))))
+        return results
+
+    def done_message(self, result: list[PlaybookResult]) -> str:
+        return ", ".join(r.playbook for r in result) if result else "only nodes left: no playbook to run"

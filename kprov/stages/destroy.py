@@ -21,7 +21,7 @@ class Destroy(Stage):
         destroyed = tf.destroy()
         session.state.forget()
         wd = session.workdir
-        for f in (wd.kubeconfig, wd.nodes_file, wd.snapshots_file):  # snapshots go with the machines
+        for f in (wd.kubeconfig, wd.nodes_file, wd.snapshots_file, wd.members_file):  # snapshots go with the machines
             f.unlink(missing_ok=True)
         shutil.rmtree(wd.inventory / "artifacts", ignore_errors=True)
         return destroyed

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kprov import impact, render, snapshots
 from kprov import nodes as nodes_mod
-from kprov import render
 from kprov.engine.fingerprint import file_digest
 from kprov.engine.stage import Session, Stage
 from kprov.errors import InfrastructureError
 from kprov.nodes import Node
 from kprov.tools import ssh
-from kprov.tools.terraform import ChangeSummary
+from kprov.tools.terraform import ChangeSummary, PlanResult, transient_plan
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,32 @@ def remade_addresses(before: Sequence[Node], after: Sequence[Node]) -> list[str]
 def terraform_inputs(session: Session) -> str:
     tf = session.workdir.terraform
     return file_digest(tf / "main.tf", tf / render.TFVARS, tf / "modules")
+
+
+def remade_in(plan: PlanResult, names: Sequence[str]) -> set[str]:
+    """Nodes whose machine the plan replaces (a resource keyed by the node's name, action ``replace``)."""
+    known = set(names)
+    out = set()
+    for change in plan.planned:
+        key = re.search(r'\["([^"]+)"\]$', change.address)
+        if change.action == "replace" and key and key.group(1) in known:
+            out.add(key.group(1))
+    return out
+
+
+def forget_snapshots(session: Session, before: Sequence[Node]) -> None:
+    """A machine made again lost its snapshots with the old one: drop it from the snapshot record (the next
+    `up` removes the stale snapshot resources from Terraform's state)."""
+    old = {n.name: n.instance_id for n in before}
+    remade = {n.name for n in session.nodes if n.name in old and n.instance_id != old[n.name]}
+    kept = snapshots.load(session.workdir.snapshots_file)
+    lost = [(s.name, node) for s in kept for node in s.nodes if node in remade]
+    if not lost:
+        return
+    pruned = [s.model_copy(update={"nodes": tuple(n for n in s.nodes if n not in remade)}) for s in kept]
+    snapshots.save(session.workdir.snapshots_file, [s for s in pruned if s.nodes])
+    session.events.emit("infra", "warning", "snapshots went with the machines made again: "
+                        + ", ".join(f"{name} of {node}" for name, node in lost))
 
 
 def check_ready(session: Session) -> None:
@@ -68,13 +95,16 @@ class Infra(Stage):
     def run(self, session: Session) -> InfraResult:
         check_ready(session)
         tf = session.terraform_initialized()
-        plan = tf.plan(out=session.run_dir / "tfplan")
         applied = None
-        if plan.changes:
-            applied = tf.apply(session.run_dir / "tfplan").summary
-            session.events.emit(self.name, "info", f"applied: {applied}")
+        with transient_plan(session.run_dir) as plan_file:
+            plan = tf.plan(out=plan_file)
+            impact.refuse(impact.of_site(session, remade_in(plan, session.spec_order())))
+            if plan.changes:
+                applied = tf.apply(plan_file).summary
+                session.events.emit(self.name, "info", f"applied: {applied}")
         before = nodes_mod.load(session.workdir.nodes_file)
         session.nodes = nodes_mod.from_output(tf.output().get("nodes"), session.spec_order())
         ssh.forget_host_keys(session.workdir.known_hosts, remade_addresses(before, session.nodes))
+        forget_snapshots(session, before)
         nodes_mod.save(session.workdir.nodes_file, session.nodes)
         return InfraResult(tuple(session.nodes), applied)

@@ -1,18 +1,13 @@
-"""``plan``: what Terraform would change, and which Kubespray playbook would run next."""
+"""``plan``: what Terraform would change, and what that does to the running cluster node by node
+(:mod:`kprov.impact`): who joins through which playbook, who leaves, whose machine is made again and which
+attribute forces it, etcd and control-plane counts before and after, and what kprov would refuse."""
 
 from __future__ import annotations
 
-from kprov import render
+from kprov import impact, render
 from kprov.engine.stage import Session, Stage
-from kprov.tools.terraform import PlanResult
-
-
-def next_playbook(session: Session, tf_plan: PlanResult) -> tuple[str | None, str]:
-    if session.state.finished("bootstrap") is None:
-        return "cluster.yml", "the site has not been bootstrapped"
-    if tf_plan.changes:
-        return "cluster.yml", "nodes change"
-    return None, "the cluster matches the site file as far as kprov recorded"
+from kprov.stages.infra import remade_in
+from kprov.tools.terraform import PlanResult, transient_plan
 
 
 class Plan(Stage):
@@ -24,15 +19,32 @@ class Plan(Stage):
     def run(self, session: Session) -> PlanResult:
         render.render_terraform(session.loaded, session.workdir)
         tf = session.terraform_initialized()
-        result = tf.plan()
+        with transient_plan(session.workdir.terraform) as plan_file:
+            result = tf.plan(out=plan_file)
+            reasons = tf.replace_reasons(plan_file) if result.changes else {}
         ev = session.events
-        rows = [[c.address, c.action] for c in result.planned]
+        rows = [[c.address, c.action, ", ".join(reasons.get(c.address, []))] for c in result.planned]
         if rows:
-            ev.emit(self.name, "table", "", title="terraform", columns=["resource", "action"], rows=rows)
+            ev.emit(self.name, "table", "", title="terraform", columns=["resource", "action", "forced by"], rows=rows)
         ev.emit(self.name, "info", f"terraform: {result.summary}" if result.changes else "terraform: no changes",
                 changes=result.changes, add=result.summary.add, change=result.summary.change,
                 remove=result.summary.remove)
-        playbook, why = next_playbook(session, result)
-        ev.emit(self.name, "info", f"kubespray: {playbook or 'nothing to run'} ({why})", playbook=playbook,
-                reason=why)
+        remade = remade_in(result, session.spec_order())
+        assessed = impact.of_site(session, remade)
+        forced = {n: sorted({r for a, rs in reasons.items() if f'["{n}"]' in a for r in rs}) for n in remade}
+        ev.emit(self.name, "table", "", title="nodes", columns=["node", "roles", "action", "why"],
+                rows=[[c.node, ",".join(c.roles), c.action,
+                       c.why + (f" ({', '.join(forced[c.node])})" if forced.get(c.node) else "")]
+                      for c in assessed.nodes])
+        for step in assessed.steps:
+            limit = f" --limit {','.join(step.limit)}" if step.limit else ""
+            extra = "".join(f" -e {k}={v}" for k, v in step.extravars.items())
+            ev.emit(self.name, "info", f"kubespray {'before' if step.when == 'before' else 'after'} Terraform: "
+                    f"{step.playbook}{limit}{extra}", playbook=step.playbook)
+        if not assessed.steps:
+            ev.emit(self.name, "info", "kubespray: nothing to run for the nodes (settings changes for all nodes "
+                    "still run cluster.yml)")
+        for refusal in assessed.refusals:
+            ev.emit(self.name, "warning", f"up would refuse: {refusal}")
+        ev.emit(self.name, "impact", "", impact={**assessed.document(), "forced_by": forced})
         return result

@@ -32,4 +32,5 @@ class Reset(Stage):
             secret_env=referenced_env(session.site))
         result.raise_for_failure()
         session.state.forget("bootstrap", "kubeconfig", "verify")
+        session.workdir.members_file.unlink(missing_ok=True)  # reset: no node is in a cluster any more
         return result

@@ -23,6 +23,7 @@ from kprov.nodes import Node
 from kprov.snapshots import Snapshot
 from kprov.stages.infra import check_ready, terraform_inputs
 from kprov.targets import target_for
+from kprov.tools.terraform import transient_plan
 
 FORGOTTEN_BY_REVERT = ("ssh", "preflight", "bootstrap", "kubeconfig", "verify")
 
@@ -125,14 +126,15 @@ class SnapshotChange(Stage):
         try:
             render.render_terraform(session.loaded, wd)
             tf = session.terraform_initialized()
-            plan = tf.plan(out=session.run_dir / "tfplan")
-            other = [f"{c.address} ({c.action})" for c in plan.planned
-                     if resource_type(c.address) not in kinds or c.action != want]
-            if other:
-                raise InfrastructureError(f"{self.action} snapshot {self.snapshot}: the plan would also change "
-                                          f"{', '.join(other[:5])}; nothing applied (run `kprov plan`)")
-            if plan.changes:
-                tf.apply(session.run_dir / "tfplan")
+            with transient_plan(session.run_dir) as plan_file:
+                plan = tf.plan(out=plan_file)
+                other = [f"{c.address} ({c.action})" for c in plan.planned
+                         if resource_type(c.address) not in kinds or c.action != want]
+                if other:
+                    raise InfrastructureError(f"{self.action} snapshot {self.snapshot}: the plan would also change "
+                                              f"{', '.join(other[:5])}; nothing applied (run `kprov plan`)")
+                if plan.changes:
+                    tf.apply(plan_file)
             self.confirm(session, nodes)
         except BaseException:
             record.save(wd.snapshots_file, before)

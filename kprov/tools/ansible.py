@@ -90,7 +90,7 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
         host = data.get("host")
         if kind == "playbook_on_task_start":
             current["task"] = data.get("task", "")
-            events.emit(stage, "progress", f"task: {current['task']}", task=current["task"])
+            events.emit(stage, "progress", f"task: {current['task']}", task=current["task"], playbook=playbook)
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             f = HostFailure(host or "?", data.get("task", current["task"]), _message(data.get("res", {})))
             failures.append(f)
@@ -101,7 +101,8 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
             events.emit(stage, "error", f"unreachable at '{f.task}': {f.message}", host=f.host, task=f.task)
         elif kind in ("runner_on_ok", "runner_on_skipped") and host:
             changed = "changed" if data.get("res", {}).get("changed") else "ok"
-            events.emit(stage, "progress", f"{data.get('task', '')}: {changed}", host=host, task=data.get("task", ""))
+            events.emit(stage, "progress", f"{data.get('task', '')}: {changed}", host=host, task=data.get("task", ""),
+                        playbook=playbook)
         return True
 
     env = {

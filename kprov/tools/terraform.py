@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -107,6 +108,17 @@ class _Run:
     stderr: str
 
 
+@contextmanager
+def transient_plan(directory: Path) -> Iterator[Path]:
+    """A plan file for one plan → apply, removed afterwards whatever happens: a saved plan holds the value of
+    every variable, the credentials kprov passes as ``TF_VAR_*`` included, so it never stays in a run's folder."""
+    path = directory / "tfplan"
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
 class Terraform:
     """One Terraform working directory. ``log_dir`` receives each command's raw event stream."""
 
@@ -187,6 +199,23 @@ class Terraform:
         if run.returncode != 0:
             raise TerraformError("destroy", run.returncode, run.diagnostics, run.stderr)
         return ApplyResult(_summary(run.messages))
+
+    def replace_reasons(self, plan_file: Path) -> dict[str, list[str]]:
+        """Per resource the plan replaces, the attributes that force it (``terraform show -json``'s
+        ``replace_paths``, as ``a.b``); "tainted" or "requested" when no attribute does. Read in memory only: the
+        plan's JSON holds variable values."""
+        proc = subprocess.run([self.binary, "show", "-json", "-no-color", str(plan_file)], cwd=self.workdir,
+                              env=self._env(), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise TerraformError("show", proc.returncode, [], proc.stderr)
+        out: dict[str, list[str]] = {}
+        for rc in json.loads(proc.stdout or "{}").get("resource_changes", []):
+            change = rc.get("change", {})
+            if {"delete", "create"} <= set(change.get("actions", [])):
+                paths = [".".join(str(p) for p in path) for path in change.get("replace_paths") or []]
+                out[rc["address"]] = paths or [str(rc.get("action_reason", "replace")).removeprefix("replace_")
+                                               .removeprefix("because_").lower()]
+        return out
 
     def output(self) -> dict[str, Any]:
         proc = subprocess.run([self.binary, "output", "-json", "-no-color"], cwd=self.workdir, env=self._env(),

@@ -104,8 +104,13 @@ def test_plan_shows_terraform_changes_and_the_playbook(write_site) -> None:  # t
     infos = [json.loads(x) for x in proc.stdout.splitlines()]
     tf = next(e for e in infos if e["event"] == "info" and e["message"].startswith("terraform:"))
     assert tf["data"]["add"] == 3 and tf["data"]["changes"] is True
-    ks = next(e for e in infos if e["event"] == "info" and e["message"].startswith("kubespray:"))
-    assert ks["data"]["playbook"] == "cluster.yml"
+    ks = next(e for e in infos if e["event"] == "info" and e["message"].startswith("kubespray "))
+    assert ks["message"] == "kubespray after Terraform: cluster.yml" and ks["data"]["playbook"] == "cluster.yml"
+    doc = next(e for e in infos if e["event"] == "impact")["data"]["impact"]
+    assert [(n["node"], n["action"], n["why"]) for n in doc["nodes"]] == [
+        ("cp1", "join", "not bootstrapped yet"), ("w1", "join", "not bootstrapped yet"),
+        ("w2", "join", "not bootstrapped yet")]
+    assert doc["control_plane"] == {"before": 0, "after": 1} and doc["forced_by"] == {}
 
 
 def test_init_prints_a_valid_commented_example(tmp_path: Path) -> None:

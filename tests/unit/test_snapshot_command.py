@@ -66,3 +66,23 @@ def test_refusals_come_before_anything_is_written(write_site: Callable[..., Path
     assert not wd.snapshots_file.exists()
     assert not list(wd.runs.iterdir())  # refused: no run recorded
     assert api.snapshot(site, "list") == []
+
+
+def test_a_machine_made_again_leaves_the_snapshot_record(write_site: Callable[..., Path]) -> None:
+    from kprov.engine.stage import Session  # noqa: PLC0415
+    from kprov.events import Event, Events  # noqa: PLC0415
+    from kprov.nodes import load as load_nodes  # noqa: PLC0415
+    from kprov.stages.infra import forget_snapshots  # noqa: PLC0415
+
+    site = write_site()
+    wd = _brought_up(site)
+    record.save(wd.snapshots_file, [record.new("one", ["cp1", "w1"]), record.new("two", ["w1"])])
+    before = load_nodes(wd.nodes_file)
+    seen: list[Event] = []
+    events = Events([])
+    events.listeners.append(seen.append)
+    session = Session(loaded=load_site(site), workdir=wd, events=events, command="up")
+    session.nodes = [n.model_copy(update={"instance_id": "new"}) if n.name == "w1" else n for n in before]
+    forget_snapshots(session, before)
+    assert [(s.name, s.nodes) for s in record.load(wd.snapshots_file)] == [("one", ("cp1",))]
+    assert [e.message for e in seen] == ["snapshots went with the machines made again: one of w1, two of w1"]

@@ -1,0 +1,48 @@
+"""``remove``: members the site file no longer has leave the cluster through Kubespray's ``remove-node.yml``
+(it drains them, removes an etcd member, resets them) before Terraform destroys their machines. Runs with the
+inventory the cluster was last brought to, which still lists them."""
+
+from __future__ import annotations
+
+from kprov import impact
+from kprov import members as members_mod
+from kprov.engine.stage import Session, Stage
+from kprov.impact import Step
+from kprov.site.secrets import referenced_env
+from kprov.tools import ansible
+from kprov.tools.ansible import PlaybookResult
+
+
+def removal(session: Session) -> Step | None:
+    return next((s for s in impact.of_site(session).steps if s.when == "before"), None)
+
+
+class Remove(Stage):
+    name = "remove"
+
+    def skip_reason(self, session: Session) -> str | None:
+        return None if removal(session) is not None else ""
+
+    def describe(self, session: Session) -> str:
+        step = removal(session)
+        return f"Kubespray remove-node.yml for {step.extravars['node'] if step else ''}"
+
+    def run(self, session: Session) -> PlaybookResult:
+        step = removal(session)
+        assert step is not None  # skip_reason said so
+        gone = set(str(step.extravars["node"]).split(","))
+        wd = session.workdir
+        members = members_mod.load(wd.members_file)
+        nodes = session.known_nodes()
+        result = ansible.run_playbook(
+            session.kubespray(), step.playbook, inventory_file=wd.inventory / "hosts.yaml",
+            ssh_config=session.ssh_config(nodes), run_dir=session.run_dir, events=session.events,
+            extravars=step.extravars, fact_cache=wd.fact_cache, stage=self.name,
+            secret_env=referenced_env(session.site))
+        result.raise_for_failure()
+        members_mod.save(wd.members_file, [m for m in members if m.name not in gone])
+        session.state.forget("verify")
+        return result
+
+    def done_message(self, result: PlaybookResult) -> str:
+        return "removed from the cluster; Terraform destroys their machines next"

@@ -1,0 +1,62 @@
+"""``kprov plan`` on a running static site (real Terraform state, the member record as `up` leaves it): a machine
+made again is named with the attribute that forces it, and a change up would refuse is shown as such."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kprov import api
+from kprov import members as members_mod
+from kprov.engine.workdir import Workdir
+from kprov.events import Event, Events
+from kprov.render import render
+from kprov.site.load import load_site
+from kprov.site.types import Role
+from kprov.tools.terraform import Terraform
+from tests.conftest import site_data
+
+
+def _plan(site: Path) -> tuple[dict[str, Any], list[Event]]:
+    seen: list[Event] = []
+    events = Events([])
+    events.listeners.append(seen.append)
+    api.plan(site, events=events)
+    return next(e for e in seen if e.event == "impact").data["impact"], seen
+
+
+def test_a_remade_machine_is_named_with_what_forces_it_and_a_lone_etcd_is_protected(
+        write_site: Callable[..., Path]) -> None:
+    site = write_site()
+    loaded = load_site(site)
+    wd = Workdir.for_site(site, loaded.name).ensure()
+    render(loaded, wd)
+    tf = Terraform(wd.terraform)
+    tf.init()
+    tf.apply()
+    members_mod.write(wd.members_file, members_mod.Record(members=tuple(
+        members_mod.Member(name=n, instance_id=n, roles=r) for n, r in
+        (("cp1", (Role.CONTROL_PLANE, Role.ETCD)), ("w1", (Role.WORKER,)), ("w2", (Role.WORKER,))))))
+
+    data = site_data()
+    data["pools"]["workers"]["machines"][0]["ip"] = "192.168.77.21"  # w1 is another machine now
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    doc, seen = _plan(site)
+    assert [(n["node"], n["action"]) for n in doc["nodes"]] == [("cp1", "keep"), ("w1", "rejoin"), ("w2", "keep")]
+    assert doc["forced_by"] == {"w1": ["triggers_replace"]}
+    nodes = next(e for e in seen if e.event == "table" and e.data["title"] == "nodes").data["rows"]
+    assert nodes[1] == ["w1", "worker", "rejoin", "Terraform makes its machine again (triggers_replace)"]
+    assert [(s["playbook"], s["limit"]) for s in doc["steps"]] == [("playbooks/facts.yml", []),
+                                                                   ("scale.yml", ["w1"])]
+    assert doc["refusals"] == []
+
+    data["pools"]["cp"]["machines"][0]["ip"] = "192.168.77.20"  # and the only etcd member too
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    doc, seen = _plan(site)
+    assert doc["refusals"] == ["cp1 is the only etcd member: taking it out loses the cluster's data; grow etcd to "
+                               "3 members first (or keep its machine)"]
+    assert any(e.event == "warning" and e.message.startswith("up would refuse: cp1 is the only etcd member")
+               for e in seen)
