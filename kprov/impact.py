@@ -117,6 +117,11 @@ def _refusals(members: Sequence[Member], changes: Sequence[NodeChange], etcd_bef
                    f"(put {cp_left[0].node} first among the control-plane nodes, run `kprov up`), then remove it")
     if members and leaving and not cp_left:
         out.append("the change removes every control-plane node: a cluster needs one (use `kprov down` to end it)")
+    for c in changes:
+        if c.action == "rejoin" and Role.ETCD.value in c.roles:
+            out.append(f"{c.node}'s machine would be made again, and an etcd member cannot rejoin under its old "
+                       f"name: remove {c.node} from the site file and run `kprov up` (remove-node.yml removes its "
+                       "member), then add it back")
     etcd_out = [c.node for c in changes if Role.ETCD.value in c.roles and c.action in ("leave", "rejoin")
                 and c.node in {m.name for m in members}]
     if etcd_before == 1 and etcd_out:

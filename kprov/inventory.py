@@ -56,11 +56,21 @@ def dump(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def hosts(nodes: Sequence[Node], ssh_port: int = 22) -> dict[str, Any]:
+def hosts(nodes: Sequence[Node], ssh_port: int = 22, established: Sequence[str] = ()) -> dict[str, Any]:
     """``hosts.yaml`` content. A ``k8s_cluster`` member comes first: Kubespray runs some asserts only on the
-    first inventory host, and an etcd-only host there would skip ``group_vars/k8s_cluster``."""
-    ordered = sorted(nodes, key=lambda n: (not n.has(Role.CONTROL_PLANE), not _in_k8s_cluster(n)))
-    etcd_index = {n.name: i + 1 for i, n in enumerate(x for x in ordered if x.has(Role.ETCD))}
+    first inventory host, and an etcd-only host there would skip ``group_vars/k8s_cluster``.
+
+    ``established``: the cluster's members in the order they were brought up. They keep that order, and new
+    nodes come after them in every group: Kubespray takes the first control-plane node as the one that
+    initialised the cluster, and names etcd members by position (``etcd1``…), so a node added before them in the
+    site file must not take their place."""
+    rank = {name: i for i, name in enumerate(established)}
+
+    def age(n: Node) -> int:
+        return rank.get(n.name, len(rank))
+
+    ordered = sorted(nodes, key=lambda n: (not n.has(Role.CONTROL_PLANE), not _in_k8s_cluster(n), age(n)))
+    etcd_index = {n.name: i + 1 for i, n in enumerate(sorted((x for x in ordered if x.has(Role.ETCD)), key=age))}
     all_hosts: dict[str, Any] = {}
     for n in ordered:
         hv: dict[str, Any] = {
@@ -128,11 +138,11 @@ def group_vars_k8s_cluster(site: Site) -> dict[str, Any]:
     }
 
 
-def write(directory: Path, site: Site, nodes: Sequence[Node]) -> Path:
-    """Write the inventory; returns the path of ``hosts.yaml``."""
+def write(directory: Path, site: Site, nodes: Sequence[Node], established: Sequence[str] = ()) -> Path:
+    """Write the inventory (``established``: see :func:`hosts`); returns the path of ``hosts.yaml``."""
     private_dir(directory)
     header = "# Written by kprov from the site file and Terraform's outputs; `kprov up` rewrites it.\n"
-    write_atomic(directory / "hosts.yaml", header + dump(hosts(nodes, site.ssh.port)))
+    write_atomic(directory / "hosts.yaml", header + dump(hosts(nodes, site.ssh.port, established)))
     write_atomic(directory / "group_vars" / "all" / "kprov.yml", header + dump(group_vars_all(site)))
     write_atomic(directory / "group_vars" / "k8s_cluster" / "kprov.yml",
                  header + dump(group_vars_k8s_cluster(site)))

@@ -1,12 +1,13 @@
 """``remove``: members the site file no longer has leave the cluster through Kubespray's ``remove-node.yml``
-(it drains them, removes an etcd member, resets them) before Terraform destroys their machines. Runs with the
-inventory the cluster was last brought to, which still lists them."""
+(it drains them, removes an etcd member, resets them) before Terraform destroys their machines. Runs with an
+inventory of the nodes as Terraform last made them, which still lists them."""
 
 from __future__ import annotations
 
-from kprov import impact
+from kprov import impact, inventory
 from kprov import members as members_mod
 from kprov.engine.stage import Session, Stage
+from kprov.engine.workdir import private_dir
 from kprov.impact import Step
 from kprov.site.secrets import referenced_env
 from kprov.tools import ansible
@@ -34,8 +35,12 @@ class Remove(Stage):
         wd = session.workdir
         members = members_mod.load(wd.members_file)
         nodes = session.known_nodes()
+        # the inventory of the nodes as they are (the leaving ones included), written for this run: the
+        # workdir's may already be the site's new one (`kprov render`), and remove-node.yml must find them
+        hosts_file = inventory.write(private_dir(session.run_dir / "inventory"), session.site, nodes,
+                                     [m.name for m in members])
         result = ansible.run_playbook(
-            session.kubespray(), step.playbook, inventory_file=wd.inventory / "hosts.yaml",
+            session.kubespray(), step.playbook, inventory_file=hosts_file,
             ssh_config=session.ssh_config(nodes), run_dir=session.run_dir, events=session.events,
             extravars=step.extravars, fact_cache=wd.fact_cache, stage=self.name,
             secret_env=referenced_env(session.site))

@@ -64,8 +64,11 @@ def test_removing_every_control_plane_is_refused() -> None:
 def test_taking_a_majority_of_etcd_out_at_once_is_refused_one_is_not() -> None:
     three = _members(("e1", CP), ("e2", CP), ("e3", CP))
     wanted = [("e1", CP), ("e2", CP), ("e3", CP)]
-    assert assess(three, wanted, remade={"e2"}).refusals == ()
-    refusals = assess(three, wanted, remade={"e2", "e3"}).refusals
+    assert assess(three, wanted, remade={"e2"}).refusals == (
+        "e2's machine would be made again, and an etcd member cannot rejoin under its old name: remove e2 from "
+        "the site file and run `kprov up` (remove-node.yml removes its member), then add it back",)
+    assert assess(three, wanted[:2]).refusals == ()  # one member leaving through remove-node.yml is fine
+    refusals = assess(three, wanted[:1]).refusals
     assert refusals == ("the change takes 2 of 3 etcd members out at once (e2, e3), which loses quorum: change at "
                         "most 1 per run",)
     assert assess(_members(("e1", CP)), [("e1", CP)], remade={"e1"}).refusals  # a lone member: its data goes
@@ -94,3 +97,19 @@ def test_a_hosts_inventory_digest_changes_with_its_own_entry_only() -> None:
     assert relabelled["w1"] != two["w1"] and relabelled["cp1"] == two["cp1"]
     moved = host_digests(hosts([node("cp1", CP), node("w1", (Role.WORKER, Role.ETCD))]))
     assert moved["w1"] != two["w1"]  # a new group is a change of the host too
+
+
+def test_established_members_keep_their_places_and_etcd_names_when_a_node_is_added_before_them() -> None:
+    from kprov.inventory import hosts  # noqa: PLC0415
+    from kprov.nodes import Node  # noqa: PLC0415
+
+    def node(name: str, roles: tuple[Role, ...]) -> Node:
+        return Node(name=name, pool="p", roles=roles, ip="10.0.0.9", access_ip="10.0.0.9", ssh_user="root")
+
+    site_order = [node("cp0", CP), node("cp1", CP), node("e1", (Role.ETCD,)), node("cp2", CP), node("w1", W)]
+    inv = hosts(site_order, established=["cp1", "e1", "w1"])["all"]
+    assert list(inv["children"]["kube_control_plane"]["hosts"]) == ["cp1", "cp0", "cp2"]
+    assert {h: inv["hosts"][h]["etcd_member_name"] for h in ("cp1", "e1", "cp0", "cp2")} == {
+        "cp1": "etcd1", "e1": "etcd2", "cp0": "etcd3", "cp2": "etcd4"}
+    fresh = hosts(site_order)["all"]  # a new cluster: the site file's order
+    assert list(fresh["children"]["kube_control_plane"]["hosts"]) == ["cp0", "cp1", "cp2"]
