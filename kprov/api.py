@@ -210,6 +210,29 @@ def power(site_file: Path | str, node: str, action: str, *, workdir: Path | None
     return state
 
 
+def upgrade(site_file: Path | str, to: str, *, yes: bool = False, ask: Ask | None = None,
+            vm_snapshots: bool = True, workdir: Path | None = None, events: Events | None = None) -> list[str]:
+    """Upgrade the running cluster to ``to`` (which the site file must name already), minor by minor, with an etcd
+    snapshot (and VM snapshots, unless ``vm_snapshots`` is False) before each step; returns the versions gone
+    through. Asks first (or ``yes``)."""
+    from kprov.commands import upgrade as upgrade_command
+    from kprov.commands.base import execute
+
+    session = _session(site_file, "upgrade", workdir=workdir, events=events, to=to, no_vm_snapshot=not vm_snapshots)
+    outcomes = execute(upgrade_command.UPGRADE, session, yes=yes, ask=ask)
+    steps: list[str] = next((o.result for o in outcomes if o.stage == "upgrade" and o.result is not None), [])
+    return steps
+
+
+def etcd_snapshot(site_file: Path | str, *, workdir: Path | None = None, events: Events | None = None) -> Any:
+    """An etcd snapshot of the running site, saved with its checksum into the workdir."""
+    from kprov.commands import etcd as etcd_command
+    from kprov.commands.base import execute
+
+    session = _session(site_file, "etcd", workdir=workdir, events=events)
+    return execute(etcd_command.SNAPSHOT, session, finish=etcd_command.finish)
+
+
 def ssh_command(site_file: Path | str, node: str, command: Sequence[str] = (), *,
                 workdir: Path | None = None) -> list[str]:
     """The argv that opens SSH to ``node`` (or runs ``command`` there) the way every kprov tool connects: the

@@ -195,6 +195,31 @@ def ssh(opts: Options, site_file: Path, node: str, command: tuple[str, ...]) -> 
     os.execv(argv[0], argv)  # noqa: S606 - argv from api.ssh_command: ssh by its full path, no shell
 
 
+@cli.command()
+@site_argument
+@click.option("--to", "to", required=True, help="The Kubernetes version the site file asks for now.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--no-vm-snapshot", is_flag=True, help="Take no VM snapshots before each step (etcd's still).")
+@click.pass_obj
+def upgrade(opts: Options, site_file: Path, to: str, yes: bool, no_vm_snapshot: bool) -> None:
+    """Upgrade Kubernetes minor by minor to --to, with snapshots before each step (asks first)."""
+    api.upgrade(site_file, to, yes=yes, ask=lambda q: click.confirm(q, err=True), vm_snapshots=not no_vm_snapshot,
+                workdir=opts.workdir, events=opts.events)
+
+
+@cli.group()
+def etcd() -> None:
+    """The site's etcd."""
+
+
+@etcd.command("snapshot")
+@site_argument
+@click.pass_obj
+def etcd_snapshot(opts: Options, site_file: Path) -> None:
+    """Save an etcd snapshot (with its SHA-256) into the workdir's etcd-snapshots/."""
+    api.etcd_snapshot(site_file, workdir=opts.workdir, events=opts.events)
+
+
 @cli.group()
 def snapshot() -> None:
     """VM snapshots of a running site's nodes (targets with snapshots: lxd)."""

@@ -14,7 +14,7 @@ drains it and, for etcd, removes its member); the first control-plane node canno
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kprov import members as members_mod
@@ -135,8 +135,14 @@ def _refusals(members: Sequence[Member], changes: Sequence[NodeChange], etcd_bef
 
 def of_site(session: Session, remade: Collection[str] = ()) -> Impact:
     """The impact of the session's site file on the cluster as kprov last brought it up."""
-    members = members_mod.load(session.workdir.members_file)
-    return assess(members, [(n.name, n.roles) for n in session.loaded.nodes], remade)
+    record = members_mod.read(session.workdir.members_file)
+    assessed = assess(record.members, [(n.name, n.roles) for n in session.loaded.nodes], remade)
+    want = session.site.kubernetes.version
+    if record.members and record.version and record.version != want:
+        assessed = replace(assessed, refusals=(*assessed.refusals, (
+            f"the cluster runs Kubernetes {record.version} and the site file asks for {want}: "
+            f"`kprov upgrade {session.loaded.source.name} --to {want}` goes there minor by minor, with snapshots")))
+    return assessed
 
 
 def refuse(impact: Impact) -> None:

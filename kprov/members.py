@@ -35,6 +35,8 @@ class Record(BaseModel):
 
     settings: str = ""
     """Digest of what applies to every node (group_vars, the Kubespray tree) when the cluster was last brought up."""
+    version: str = ""
+    """The Kubernetes version the cluster runs (the last cluster.yml's, or the last upgrade step's)."""
     members: tuple[Member, ...] = ()
 
 
@@ -61,8 +63,8 @@ def write(path: Path, record: Record) -> None:
 
 
 def save(path: Path, members: Sequence[Member]) -> None:
-    """Keep the settings digest, change the members (a node left)."""
-    write(path, Record(settings=read(path).settings, members=tuple(members)))
+    """Keep the rest of the record, change the members (a node left)."""
+    write(path, read(path).model_copy(update={"members": tuple(members)}))
 
 
 def of(nodes: Sequence[Node], hosts: dict[str, str] | None = None) -> list[Member]:

@@ -30,12 +30,21 @@ CHANGE = Command("snapshot", _stages, requires=check_request, confirm=_question,
 
 
 def listing(session: Session) -> list[Snapshot]:
+    """VM snapshots, and the etcd snapshots in the workdir (with their checksums)."""
+    from kprov import etcd  # noqa: PLC0415
+
     snaps = record.load(session.workdir.snapshots_file)
-    session.events.emit("snapshot", "table", "", title=f"snapshots of {session.loaded.name}",
+    session.events.emit("snapshot", "table", "", title=f"VM snapshots of {session.loaded.name}",
                         columns=["name", "created", "nodes"],
                         rows=[[s.name, s.created, ", ".join(s.nodes)] for s in snaps])
-    session.events.emit("snapshot", "result", f"{len(snaps)} snapshot(s)",
-                        snapshots=[s.model_dump(mode="json") for s in snaps])
+    saved = etcd.listing(session)
+    if saved:
+        session.events.emit("snapshot", "table", "", title=f"etcd snapshots in {etcd.folder(session)}",
+                            columns=["file", "created", "Kubernetes", "sha256", "why"],
+                            rows=[[e.file, e.created, e.kubernetes, e.sha256[:16], e.reason] for e in saved])
+    session.events.emit("snapshot", "result", f"{len(snaps)} VM snapshot(s), {len(saved)} etcd snapshot(s)",
+                        snapshots=[s.model_dump(mode="json") for s in snaps],
+                        etcd=[e.model_dump(mode="json") for e in saved])
     return snaps
 
 

@@ -73,8 +73,14 @@ class Bootstrap(Stage):
                 secret_env=referenced_env(session.site))
             result.raise_for_failure()
             results.append(result)
+        # established members keep their order (the inventory's and etcd's names follow it), new ones come after
+        # in the inventory's order
+        rank = {m.name: i for i, m in enumerate(members_mod.load(wd.members_file))}
+        place = {name: i for i, name in enumerate(hosts)}
+        ordered = sorted(session.nodes, key=lambda n: (n.name not in rank, rank.get(n.name, place.get(n.name, 0))))
         members_mod.write(wd.members_file, members_mod.Record(
-            settings=settings_digest(session), members=tuple(members_mod.of(session.nodes, hosts))))
+            settings=settings_digest(session), version=session.site.kubernetes.version,
+            members=tuple(members_mod.of(ordered, hosts))))
         return results
 
     def done_message(self, result: list[PlaybookResult]) -> str:

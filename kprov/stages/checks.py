@@ -9,11 +9,13 @@ from kprov.engine.stage import Session
 from kprov.errors import KprovError
 
 
-def run_suite(session: Session, *, suite: str, stage: str, junit: Path | None) -> verify_mod.VerifyResult:
-    """Run a check suite on every node, show its host-by-check table, and write JUnit if asked."""
+def run_suite(session: Session, *, suite: str, stage: str, junit: Path | None,
+              version: str | None = None) -> verify_mod.VerifyResult:
+    """Run a check suite on every node, show its host-by-check table, and write JUnit if asked. ``version``: the
+    Kubernetes version the nodes must run (default: the site's; an upgrade step checks its own)."""
     nodes = session.nodes
     result = verify_mod.verify(nodes, session.ssh_config(nodes), session.events, suite=suite, stage=stage,
-                               context={"kubernetes_version": session.site.kubernetes.version})
+                               context={"kubernetes_version": version or session.site.kubernetes.version})
     session.events.emit(stage, "table", "", **result.table())
     if junit is not None:
         verify_mod.write_junit(result, junit)

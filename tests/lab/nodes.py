@@ -71,9 +71,10 @@ def host_mirror(sources: Path = Path("/etc/apt")) -> str:
 MIRROR = host_mirror()
 PACKAGES = ("openssh-server", "python3", "iproute2", "procps", "iputils-ping",
             "systemd", "systemd-sysv", "dbus", "udev", "kmod",  # no kernel: nspawn shares the host's
-            "dnsmasq", "ipxe", "nginx", "python3-apt")  # pxe-server.yml's packages: nodes have no way out
-# Installed above but not started at boot: a node is a PXE server only once the playbook enables them.
-DISABLED_UNITS = ("dnsmasq.service", "nginx.service")
+            "dnsmasq", "ipxe", "nginx", "python3-apt",  # pxe-server.yml's packages: nodes have no way out
+            "etcd-server", "etcd-client")  # the Kubespray stand-in runs a real etcd cluster on the etcd nodes
+# Installed above but not started at boot: a node is a PXE server (or an etcd member) only once a playbook says so.
+DISABLED_UNITS = ("dnsmasq.service", "nginx.service", "etcd.service")
 # Units that fail, hang or only add noise in an nspawn container without a console or a way out.
 MASKED_UNITS = ("systemd-remount-fs.service",  # / is an overlay nspawn already mounted
                 "console-getty.service", "getty@tty1.service",  # the console is read-only

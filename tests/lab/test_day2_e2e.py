@@ -1,10 +1,14 @@
 """Day 2 on real lab nodes (static target, the Kubespray stand-in): a running cluster of cp1 and w1 gets a worker
 (facts over every host, then scale.yml limited to the new node, and nothing runs on the others), and loses it
-again (remove-node.yml before Terraform, the node really reset, no playbook after). Steps run in file order."""
+again (remove-node.yml before Terraform, the node really reset, no playbook after); then two more
+control-plane/etcd nodes join (cluster.yml; the established cp1 stays first and etcd1; a real etcd grows from
+1 to 3 healthy members). Steps run in file order."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +17,14 @@ import pytest
 import yaml
 
 from tests.conftest import site_data
-from tests.lab.nodes import Lab
+from tests.lab.nodes import SSH_OPTS, Lab
 from tests.lab.test_up_e2e import _listening, _stage_events, kprov
 
 pytestmark = pytest.mark.lab
 
-ALL = [("cp1", ["control_plane", "etcd"]), ("w1", ["worker"]), ("w2", ["worker"])]
+CP = ["control_plane", "etcd"]
+# the site file's order: cp2 comes before cp1 once it is added, cp3 after
+ALL = [("cp2", CP), ("cp1", CP), ("w1", ["worker"]), ("w2", ["worker"]), ("cp3", CP)]
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +34,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
 
 
-def _write(lab: Lab, path: Path, names: list[str]) -> Path:
+def _write(lab: Lab, path: Path, names: list[str], version: str = "1.33.11") -> Path:
     ips = {n.name: n.ip for n in lab.nodes()}
     data = site_data(nodes=[(name, ips[name], roles) for name, roles in ALL if name in names])
+    data["kubernetes"]["version"] = version
     data["ssh"] = {"user": "root", "private_key": str(lab.ssh_private_key)}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -109,7 +116,6 @@ def test_scale_down_removes_the_worker_before_terraform_and_runs_nothing_else(la
 
 
 def test_ssh_runs_a_command_on_a_node_through_the_sites_config(site: Path) -> None:
-    import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
     proc = subprocess.run([sys.executable, "-m", "kprov", "ssh", str(site), "w1", "--", "cat", "/etc/hostname"],
@@ -119,6 +125,84 @@ def test_ssh_runs_a_command_on_a_node_through_the_sites_config(site: Path) -> No
     proc = subprocess.run([sys.executable, "-m", "kprov", "ssh", str(site), "nope"], capture_output=True,
                           text=True, check=False, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and "has no node 'nope' (its nodes: cp1, w1)" in proc.stderr
+
+
+def _etcd_members(lab: Lab, node: str) -> list[str]:
+    ip = lab.node(node).ip
+    out = lab.ssh(node, "etcdctl", f"--endpoints=http://{ip}:2379", "member", "list", "-w", "json", check=True)
+    return sorted(m.get("name", "") for m in json.loads(out.stdout)["members"])
+
+
+def test_two_more_etcd_control_planes_join_after_the_established_one(lab: Lab, site: Path) -> None:
+    assert _etcd_members(lab, "cp1") == ["etcd1"]
+    _write(lab, site, ["cp2", "cp1", "w1", "cp3"])
+    proc, events = kprov("plan", str(site))
+    doc = next(e for e in events if e["event"] == "impact")["data"]["impact"]
+    assert [(s["playbook"], s["limit"]) for s in doc["steps"]] == [("cluster.yml", [])]
+    assert doc["etcd"] == {"before": 1, "after": 3} and doc["refusals"] == []
+    proc, events = kprov("up", str(site))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(_hosts_by_playbook(events)) == {"cluster.yml"}
+    inv = yaml.safe_load((site.parent / ".kprov" / "lab" / "inventory" / "hosts.yaml").read_text())["all"]
+    assert list(inv["children"]["kube_control_plane"]["hosts"]) == ["cp1", "cp2", "cp3"]
+    assert [inv["hosts"][h]["etcd_member_name"] for h in ("cp1", "cp2", "cp3")] == ["etcd1", "etcd2", "etcd3"]
+    for node in ("cp1", "cp2", "cp3"):
+        assert _etcd_members(lab, node) == ["etcd1", "etcd2", "etcd3"]
+    endpoints = ",".join(f"http://{lab.node(n).ip}:2379" for n in ("cp1", "cp2", "cp3"))
+    health = lab.ssh("cp2", "etcdctl", f"--endpoints={endpoints}", "endpoint", "health", check=True)
+    assert health.stdout.count("is healthy") == 3
+    assert _members(site) == ["cp1", "w1", "cp2", "cp3"]
+
+
+def _kubelet(lab: Lab, node: str) -> str:
+    return lab.ssh(node, "/usr/local/bin/kubelet", "--version", check=True).stdout.strip()
+
+
+RESTORE = """set -e
+rm -rf /tmp/restored; etcdctl snapshot restore /tmp/snap.db --data-dir /tmp/restored >/dev/null 2>&1
+etcd --data-dir /tmp/restored --listen-client-urls http://127.0.0.1:23790 \\
+  --advertise-client-urls http://127.0.0.1:23790 --listen-peer-urls http://127.0.0.1:23800 >/dev/null 2>&1 &
+pid=$!
+for i in $(seq 50); do etcdctl --endpoints=127.0.0.1:23790 endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
+etcdctl --endpoints=127.0.0.1:23790 get --print-value-only kprov-test
+kill $pid; rm -rf /tmp/restored /tmp/snap.db
+"""
+
+
+def test_upgrade_two_minors_in_two_steps_with_an_etcd_snapshot_before_each(lab: Lab, site: Path) -> None:
+    names = ["cp2", "cp1", "w1", "cp3"]
+    lab.ssh("cp1", "etcdctl", "put", "kprov-test", "written-before-the-upgrade", check=True)
+    proc, _ = kprov("upgrade", "--yes", "--to", "1.35.4", str(site))  # the site file still says 1.33.11
+    assert proc.returncode == 2 and 'set kubernetes.version: "1.35.4" in site.yaml first' in proc.stderr
+    _write(lab, site, names, version="1.35.4")
+    proc, _ = kprov("up", str(site))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "the cluster runs Kubernetes 1.33.11 and the site file asks for 1.35.4: `kprov upgrade" in proc.stderr
+    proc, _ = kprov("upgrade", "--to", "1.35.4", str(site))
+    assert proc.returncode == 2 and "refusing to upgrade without confirmation" in proc.stderr
+
+    proc, events = kprov("upgrade", "--yes", "--to", "1.35.4", str(site))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = [e["data"]["version"] for e in events if e["event"] == "info" and e["data"].get("version")]
+    assert steps == ["1.34.7", "1.35.4"]
+    assert {_kubelet(lab, n) for n in ("cp1", "cp2", "cp3", "w1")} == {"Kubernetes v1.35.4"}
+    work = site.parent / ".kprov" / "lab"
+    saved = json.loads((work / "etcd-snapshots" / "index.json").read_text())
+    assert [(s["kubernetes"], s["reason"]) for s in saved] == [("1.33.11", "before the upgrade to 1.34.7"),
+                                                               ("1.34.7", "before the upgrade to 1.35.4")]
+    first = work / "etcd-snapshots" / saved[0]["file"]
+    assert hashlib.sha256(first.read_bytes()).hexdigest() == saved[0]["sha256"]
+    assert first.stat().st_mode & 0o777 == 0o600
+    # the snapshot restores into a fresh data dir and holds what was written before
+    subprocess.run(["scp", *SSH_OPTS, "-i", str(lab.ssh_private_key), str(first),
+                    f"root@{lab.node('w1').ip}:/tmp/snap.db"], check=True, capture_output=True)
+    restored = lab.ssh("w1", "sh", "-c", RESTORE, check=True)
+    assert restored.stdout.strip() == "written-before-the-upgrade"
+    proc, events = kprov("up", str(site))  # the upgraded site is converged
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "bootstrap" not in _stage_events(events, "stage_done")
+    proc, _ = kprov("upgrade", "--yes", "--to", "1.35.4", str(site))
+    assert proc.returncode == 2 and "runs Kubernetes 1.35.4 already" in proc.stderr
 
 
 def test_down_after_day2(site: Path) -> None:
