@@ -210,6 +210,18 @@ def power(site_file: Path | str, node: str, action: str, *, workdir: Path | None
     return state
 
 
+def replace(site_file: Path | str, node: str, *, yes: bool = False, ask: Ask | None = None,
+            workdir: Path | None = None, events: Events | None = None) -> list[StageOutcome]:
+    """Replace a dead node: out of the cluster without contacting it, its machine made again, joined again, etcd
+    checked. Asks first (or ``yes``)."""
+    from kprov.commands import replace as replace_command
+    from kprov.commands.base import execute
+
+    session = _session(site_file, "replace", workdir=workdir, events=events, replace=node)
+    result: list[StageOutcome] = execute(replace_command.REPLACE, session, yes=yes, ask=ask)
+    return result
+
+
 def upgrade(site_file: Path | str, to: str, *, yes: bool = False, ask: Ask | None = None,
             vm_snapshots: bool = True, workdir: Path | None = None, events: Events | None = None) -> list[str]:
     """Upgrade the running cluster to ``to`` (which the site file must name already), minor by minor, with an etcd

@@ -197,6 +197,17 @@ def ssh(opts: Options, site_file: Path, node: str, command: tuple[str, ...]) -> 
 
 @cli.command()
 @site_argument
+@click.argument("node")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.pass_obj
+def replace(opts: Options, site_file: Path, node: str, yes: bool) -> None:
+    """Replace a dead NODE: remove it without contacting it, make its machine again, join it again."""
+    api.replace(site_file, node, yes=yes, ask=lambda q: click.confirm(q, err=True), workdir=opts.workdir,
+                events=opts.events)
+
+
+@cli.command()
+@site_argument
 @click.option("--to", "to", required=True, help="The Kubernetes version the site file asks for now.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--no-vm-snapshot", is_flag=True, help="Take no VM snapshots before each step (etcd's still).")

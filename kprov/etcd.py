@@ -101,3 +101,19 @@ def take(session: Session, reason: str, version: str) -> EtcdSnapshot:
     session.events.emit("etcd", "info", f"etcd snapshot {snap.file} ({snap.sha256[:12]}…) from {node.name}",
                         host=node.name, file=str(local), sha256=snap.sha256)
     return snap
+
+
+def health(session: Session) -> tuple[list[str], str]:
+    """The etcd member names, and ``endpoint health --cluster``'s report, asked on the first etcd member."""
+    nodes = {n.name: n for n in session.known_nodes()}
+    members = [m for m in load_members(session.workdir.members_file) if m.has(Role.ETCD) and m.name in nodes]
+    if not members:
+        return [], ""
+    node = nodes[members[0].name]
+    config = session.ssh_config(list(nodes.values()))
+    sudo = [] if node.ssh_user == "root" else ["sudo", "-n"]
+    ssh = ["ssh", "-F", str(config), node.name, "--", *sudo, ETCDCTL]
+    listed = json.loads(_run([*ssh, "member", "list", "-w", "json"], f"etcd member list on {node.name}") or "{}")
+    names = sorted(str(m.get("name", "")) for m in listed.get("members", []))
+    report = _run([*ssh, "endpoint", "health", "--cluster"], f"etcd health on {node.name}")
+    return names, report

@@ -83,7 +83,9 @@ class Infra(Stage):
     def prepare(self, session: Session) -> None:
         render.render_terraform(session.loaded, session.workdir)
 
-    def fingerprint(self, session: Session) -> str:
+    def fingerprint(self, session: Session) -> str | None:
+        if session.options.get("replace"):
+            return None  # `kprov replace`: always, and its record is made in run()
         return terraform_inputs(session)
 
     def outputs(self, session: Session) -> list[Path]:
@@ -96,8 +98,10 @@ class Infra(Stage):
         check_ready(session)
         tf = session.terraform_initialized()
         applied = None
+        node = session.options.get("replace")
+        again = [a for a in tf.state_list() if a.endswith(f'["{node}"]')] if node else []
         with transient_plan(session.run_dir) as plan_file:
-            plan = tf.plan(out=plan_file)
+            plan = tf.plan(out=plan_file, replace=again)
             impact.refuse(impact.of_site(session, remade_in(plan, session.spec_order())))
             if plan.changes:
                 applied = tf.apply(plan_file).summary
@@ -107,4 +111,6 @@ class Infra(Stage):
         ssh.forget_host_keys(session.workdir.known_hosts, remade_addresses(before, session.nodes))
         forget_snapshots(session, before)
         nodes_mod.save(session.workdir.nodes_file, session.nodes)
+        if node:
+            session.state.record(self.name, terraform_inputs(session))
         return InfraResult(tuple(session.nodes), applied)

@@ -17,7 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,8 +170,10 @@ class Terraform:
         if run.returncode != 0:
             raise TerraformError("init", run.returncode, run.diagnostics, run.stderr)
 
-    def plan(self, *, out: Path | None = None, destroy: bool = False) -> PlanResult:
+    def plan(self, *, out: Path | None = None, destroy: bool = False, replace: Sequence[str] = ()) -> PlanResult:
+        """``replace``: resource addresses to make again even if nothing about them changed (``-replace``)."""
         args = ["plan", "-json", "-input=false", "-detailed-exitcode", "-lock-timeout=60s"]
+        args += [f"-replace={address}" for address in replace]
         if destroy:
             args.append("-destroy")
         if out is not None:
@@ -199,6 +201,14 @@ class Terraform:
         if run.returncode != 0:
             raise TerraformError("destroy", run.returncode, run.diagnostics, run.stderr)
         return ApplyResult(_summary(run.messages))
+
+    def state_list(self) -> list[str]:
+        """The resource addresses in the state (``terraform state list``)."""
+        proc = subprocess.run([self.binary, "state", "list", "-no-color"], cwd=self.workdir, env=self._env(),
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise TerraformError("state list", proc.returncode, [], proc.stderr)
+        return [line for line in proc.stdout.splitlines() if line.strip()]
 
     def replace_reasons(self, plan_file: Path) -> dict[str, list[str]]:
         """Per resource the plan replaces, the attributes that force it (``terraform show -json``'s

@@ -506,6 +506,18 @@ class Lab:
         """
         self._stop([name], timeout)
 
+    def reinstall_node(self, name: str, *, timeout: float = 90.0) -> LabNode:
+        """A fresh install of the node's machine: powered off, its disk (the overlay's upper dir) and host keys
+        thrown away, booted again on the same address, as after an operator reinstalled a dead server."""
+        self._stop([name], 30.0)
+        node = self._nodes[name]
+        d = node.machine_dir
+        _umount_under(d)
+        for sub in ("upper", "work"):
+            _safe_rmtree(d / sub)
+        _run("ip", "netns", "del", node.netns)  # its veth goes with it; start_node plumbs both again
+        return self.start_node(name, timeout=timeout)
+
     def _stop(self, names: list[str], timeout: float) -> None:
         running = {n: p for n in names if (p := self._procs.get(n)) is not None and p.poll() is None}
         for proc in running.values():

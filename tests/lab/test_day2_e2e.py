@@ -205,6 +205,34 @@ def test_upgrade_two_minors_in_two_steps_with_an_etcd_snapshot_before_each(lab: 
     assert proc.returncode == 2 and "runs Kubernetes 1.35.4 already" in proc.stderr
 
 
+def test_replace_a_dead_control_plane_etcd_node(lab: Lab, site: Path) -> None:
+    proc, _ = kprov("replace", "--yes", str(site), "cp1")
+    assert proc.returncode == 2 and "cp1 is the first control-plane node, which Kubespray cannot remove" in proc.stderr
+    proc, _ = kprov("replace", "--yes", str(site), "nope")
+    assert proc.returncode == 2 and "site lab has no node 'nope'" in proc.stderr
+    lab.stop_node("cp3")  # dead
+    ip = lab.node("cp1").ip
+    health = lab.ssh("cp1", "etcdctl", f"--endpoints=http://{ip}:2379", "endpoint", "health", "--cluster")
+    assert health.returncode != 0 and "is unhealthy" in health.stdout + health.stderr
+    before = json.loads(lab.ssh("cp1", "etcdctl", f"--endpoints=http://{ip}:2379", "member", "list", "-w", "json",
+                                check=True).stdout)["members"]
+    lab.reinstall_node("cp3")  # the operator reinstalled the machine: no etcd data, new host keys
+    proc, events = kprov("replace", "--yes", str(site), "cp3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = _stage_events(events, "stage_done")
+    assert done[:2] == ["remove", "infra"] and done[-1] == "etcd-health"
+    assert "bootstrap" in done
+    for node in ("cp1", "cp2", "cp3"):
+        assert _etcd_members(lab, node) == ["etcd1", "etcd2", "etcd3"]
+    assert _kubelet(lab, "cp3") == "Kubernetes v1.35.4"
+    assert _members(site)[-1] == "cp3"
+    after = json.loads(lab.ssh("cp1", "etcdctl", f"--endpoints=http://{ip}:2379", "member", "list", "-w", "json",
+                               check=True).stdout)["members"]
+    ids = {m["name"]: m["ID"] for m in before} , {m["name"]: m["ID"] for m in after}
+    assert ids[0]["etcd3"] != ids[1]["etcd3"]  # the dead member was removed, a new one added
+    assert ids[0]["etcd1"] == ids[1]["etcd1"]
+
+
 def test_down_after_day2(site: Path) -> None:
     proc, _ = kprov("down", "--yes", str(site))
     assert proc.returncode == 0, proc.stderr[-2000:]
