@@ -294,8 +294,13 @@ def doctor(site_file: Path | str | None = None, *, fix: bool = False, image: Pat
     return doctor_command.run(load(site_file) if site_file is not None else None, events or null_events(), inputs)
 
 
-def schema() -> dict[str, Any]:
-    """The site file's JSON Schema, every registered target's provider and pool models included."""
+def schema(*, impact: bool = False) -> dict[str, Any]:
+    """The site file's JSON Schema, every registered target's provider and pool models included; with ``impact``,
+    the schema of ``kprov plan``'s impact document instead."""
+    if impact:
+        from kprov.impact import ImpactDocument
+
+        return ImpactDocument.model_json_schema(by_alias=True)
     from kprov.site.schema import site_schema
 
     return site_schema()

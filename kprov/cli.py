@@ -107,9 +107,10 @@ def doctor(opts: Options, site_file: Path | None, fix: bool, image: Path | None)
 
 
 @cli.command()
-def schema() -> None:
+@click.option("--impact", is_flag=True, help="The schema of `kprov plan`'s impact document instead.")
+def schema(impact: bool) -> None:
     """Print the site file's JSON Schema (for editors)."""
-    click.echo(json.dumps(api.schema(), indent=2))
+    click.echo(json.dumps(api.schema(impact=impact), indent=2))
 
 
 @cli.command()

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from kprov import members as members_mod
 from kprov.members import Member
@@ -25,6 +27,43 @@ if TYPE_CHECKING:
     from kprov.engine.stage import Session
 
 SCHEMA_VERSION = 1
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeDocument(_Doc):
+    node: str
+    roles: list[str]
+    action: Literal["join", "rejoin", "leave", "keep"]
+    why: str
+
+
+class StepDocument(_Doc):
+    playbook: str
+    limit: list[str] = Field(description="Hosts the playbook is limited to; empty: all.")
+    extravars: dict[str, Any]
+    when: Literal["before", "after"] = Field(description="Before Terraform (a node leaving) or after it.")
+
+
+class Count(_Doc):
+    before: int
+    after: int
+
+
+class ImpactDocument(_Doc):
+    """What ``kprov plan --output json`` emits as ``data.impact`` of its ``impact`` event (``kprov schema
+    --impact`` prints this as JSON Schema)."""
+
+    schema_version: int = Field(alias="schema", description="1 for this shape.")
+    nodes: list[NodeDocument]
+    steps: list[StepDocument]
+    etcd: Count
+    control_plane: Count
+    refusals: list[str] = Field(description="What `up` would refuse, each with the way to do it instead.")
+    forced_by: dict[str, list[str]] = Field(default_factory=dict, description="Per node whose machine is made "
+                                            "again, the attributes that force Terraform to replace it.")
 
 
 @dataclass(frozen=True)

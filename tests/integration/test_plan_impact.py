@@ -3,6 +3,7 @@ made again is named with the attribute that forces it, and a change up would ref
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from kprov import api
 from kprov import members as members_mod
 from kprov.engine.workdir import Workdir
 from kprov.events import Event, Events
+from kprov.impact import ImpactDocument
 from kprov.render import render
 from kprov.site.load import load_site
 from kprov.site.types import Role
@@ -25,7 +27,20 @@ def _plan(site: Path) -> tuple[dict[str, Any], list[Event]]:
     events = Events([])
     events.listeners.append(seen.append)
     api.plan(site, events=events)
-    return next(e for e in seen if e.event == "impact").data["impact"], seen
+    doc = next(e for e in seen if e.event == "impact").data["impact"]
+    ImpactDocument.model_validate(json.loads(json.dumps(doc)))  # the documented shape, nothing more
+    return doc, seen
+
+
+def test_the_documented_schema_names_every_field_the_readme_lists() -> None:
+    schema = api.schema(impact=True)
+    assert set(schema["properties"]) == {"schema", "nodes", "steps", "etcd", "control_plane", "refusals",
+                                         "forced_by"}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    day2 = readme[readme.index("## Day 2"):readme.index("## How kprov keeps")]
+    for field in [*schema["properties"], *schema["$defs"]["NodeDocument"]["properties"],
+                  *schema["$defs"]["StepDocument"]["properties"]]:
+        assert f"`{field}`" in day2, f"the README's Day 2 section does not document {field}"
 
 
 def test_a_remade_machine_is_named_with_what_forces_it_and_a_lone_etcd_is_protected(

@@ -56,7 +56,7 @@ def site(lxd: LxdHost, tmp_path_factory: pytest.TempPathFactory, kprov_cache: Pa
     pool = {"provider": "local", "cpus": 1, "disk_gib": 5}  # limits only: nothing is reserved up front
     data = {
         "apiVersion": "kprov.io/v1alpha1", "kind": "Site", "metadata": {"name": SITE},
-        "kubernetes": {"version": "1.35.4", "kubespray": {"path": str(STANDIN)}},
+        "kubernetes": {"version": "1.34.7", "kubespray": {"path": str(STANDIN)}},  # upgraded to 1.35.4 later
         "ssh": {"user": "root", "private_key": str(key), "public_key": f"{key}.pub"},
         "network": {"cidr": str(lxd.subnet), "gateway": lxd.gateway, "dns": [lxd.gateway]},
         "providers": {"local": {"type": "lxd", "image": lxd.image, "network": lxd.network,
@@ -308,6 +308,23 @@ def test_snapshot_create_revert_delete_through_terraform(lxd: LxdHost, site: Pat
     assert _state(site, env) == []
     proc, events = kprov(env, "up", str(site))  # deleting a snapshot left the site converged
     assert proc.returncode == 0 and _stages(events, "stage_start") == []
+
+
+def test_upgrade_takes_an_etcd_and_a_vm_snapshot_of_every_node_first(lxd: LxdHost, site: Path,
+                                                                      env: dict[str, str]) -> None:
+    data = yaml.safe_load(site.read_text())
+    data["kubernetes"]["version"] = "1.35.4"
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc, events = kprov(env, "upgrade", "--yes", "--to", "1.35.4", str(site))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _snapshots("control-plane-1") == _snapshots("workers-1") == ["pre-1.35.4"]
+    for node in ("control-plane-1", "workers-1"):
+        assert lxc("exec", node, "--", "/usr/local/bin/kubelet", "--version").stdout.strip() == "Kubernetes v1.35.4"
+    saved = json.loads((site.parent / ".kprov" / SITE / "etcd-snapshots" / "index.json").read_text())
+    assert [(s["node"], s["kubernetes"]) for s in saved] == [("control-plane-1", "1.34.7")]
+    proc, events = kprov(env, "snapshot", "list", str(site))
+    listed = next(e["data"] for e in events if e["event"] == "result")
+    assert [s["name"] for s in listed["snapshots"]] == ["pre-1.35.4"] and len(listed["etcd"]) == 1
 
 
 def test_down_leaves_no_container(lxd: LxdHost, site: Path, env: dict[str, str]) -> None:
