@@ -191,6 +191,8 @@ def scale(opts: Options, site_file: Path, yes: bool) -> None:
 @click.pass_obj
 def ssh(opts: Options, site_file: Path, node: str, command: tuple[str, ...]) -> None:
     """Open SSH to NODE (or run COMMAND there, after --) through the site's ssh_config and known host keys."""
+    if command[:1] == ("--",):  # click keeps the separator of `kprov ssh site NODE -- CMD`
+        command = command[1:]
     argv = api.ssh_command(site_file, node, command, workdir=opts.workdir)
     sys.stdout.flush()
     os.execv(argv[0], argv)  # noqa: S606 - argv from api.ssh_command: ssh by its full path, no shell

@@ -58,13 +58,14 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run(argv: list[str], what: str, timeout: float = 300) -> str:
+def _run(argv: list[str], what: str, timeout: float = 300, *, stderr: bool = False) -> str:
+    """Run ``argv``; its output (with ``stderr``: both streams, as etcdctl writes its health report there)."""
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         raise InfrastructureError(f"{what}: {detail}")
-    return proc.stdout
+    return proc.stdout + (proc.stderr if stderr else "")
 
 
 def take(session: Session, reason: str, version: str) -> EtcdSnapshot:
@@ -115,5 +116,5 @@ def health(session: Session) -> tuple[list[str], str]:
     ssh = ["ssh", "-F", str(config), node.name, "--", *sudo, ETCDCTL]
     listed = json.loads(_run([*ssh, "member", "list", "-w", "json"], f"etcd member list on {node.name}") or "{}")
     names = sorted(str(m.get("name", "")) for m in listed.get("members", []))
-    report = _run([*ssh, "endpoint", "health", "--cluster"], f"etcd health on {node.name}")
+    report = _run([*ssh, "endpoint", "health", "--cluster"], f"etcd health on {node.name}", stderr=True)
     return names, report

@@ -66,7 +66,10 @@ class EtcdHealth(Stage):
     def run(self, session: Session) -> list[str]:
         names, report = etcd.health(session)
         want = [n.name for n in session.nodes if n.has(Role.ETCD)]
-        unhealthy = [line for line in report.splitlines() if "is healthy" not in line and line.strip()]
+        healthy = [line for line in report.splitlines() if " is healthy" in line]
+        unhealthy = [line for line in report.splitlines() if " is unhealthy" in line]
+        if len(healthy) != len(want):
+            unhealthy.append(f"{len(healthy)} of {len(want)} endpoints report healthy")
         if len(names) != len(want) or "" in names or unhealthy:
             raise InfrastructureError(f"etcd has members {', '.join(n or '(not started)' for n in names)} for "
                                       f"{len(want)} etcd nodes; {'; '.join(unhealthy) or 'all healthy'}")

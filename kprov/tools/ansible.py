@@ -114,14 +114,17 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         # ... and caches facts in /tmp, shared by every inventory on the machine: keep them per site.
         "ANSIBLE_CACHE_PLUGIN": "jsonfile",
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(private_dir(fact_cache or (run_dir / "facts"))),
         "ANSIBLE_LOCAL_TEMP": str(private_dir(run_dir / "ansible-tmp")),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
     }
+    # ansible-runner points the fact cache at artifacts/<ident>/fact_cache, whatever the environment says, unless
+    # told where: then facts.yml's facts are there for the scale.yml --limit that follows (an absolute path).
+    facts = private_dir(fact_cache or (run_dir / "facts"))
     runner = init_runner(
         private_data_dir=str(private), project_dir=str(project or kubespray.root), playbook=str(path),
+        fact_cache=str(facts.absolute()),
         inventory=str(inventory_file), extravars=str(varfile) if varfile else None, limit=limit,
         envvars=env, event_handler=on_event, quiet=True, suppress_env_files=True, ident=playbook.replace("/", "_"),
     )
