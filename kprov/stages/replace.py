@@ -3,14 +3,12 @@ have its full member count, every member healthy."""
 
 from __future__ import annotations
 
-from kprov import etcd, inventory
+from kprov import etcd
 from kprov import members as members_mod
 from kprov.engine.stage import Session, Stage
-from kprov.engine.workdir import private_dir
 from kprov.errors import InfrastructureError
-from kprov.site.secrets import referenced_env
 from kprov.site.types import Role
-from kprov.tools import ansible
+from kprov.stages.remove import remove_nodes
 from kprov.tools.ansible import PlaybookResult
 
 
@@ -31,20 +29,8 @@ class RemoveDead(Stage):
         return f"Kubespray remove-node.yml for {self.node} (not contacted: reset_nodes=false)"
 
     def run(self, session: Session) -> PlaybookResult:
-        wd = session.workdir
-        members = members_mod.load(wd.members_file)
-        nodes = session.known_nodes()
-        hosts_file = inventory.write(private_dir(session.run_dir / "inventory"), session.site, nodes,
-                                     [m.name for m in members])
-        result = ansible.run_playbook(
-            session.kubespray(), "remove-node.yml", inventory_file=hosts_file,
-            ssh_config=session.ssh_config(nodes), run_dir=session.run_dir, events=session.events,
-            extravars={"node": self.node, "reset_nodes": False, "allow_ungraceful_removal": True,
-                       "skip_confirmation": True},
-            fact_cache=wd.fact_cache,
-            stage=self.name, secret_env=referenced_env(session.site))
-        result.raise_for_failure()
-        members_mod.save(wd.members_file, [m for m in members if m.name != self.node])
+        result = remove_nodes(session, self.name, {"node": self.node, "reset_nodes": False,
+                                                   "allow_ungraceful_removal": True, "skip_confirmation": True})
         session.state.forget("bootstrap", "verify")
         return result
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from kprov import members as members_mod
 from kprov import render
 from kprov import snapshots as record
 from kprov.engine.stage import Session, Stage
@@ -186,6 +187,9 @@ class SnapshotRevert(Stage):
         if missing:
             raise UsageError(f"snapshot {self.snapshot} covers nodes the site no longer has: {', '.join(missing)}")
         session.state.forget(*FORGOTTEN_BY_REVERT)
+        # what the members record says the nodes have is no longer so: the next bootstrap runs cluster.yml
+        record = members_mod.read(session.workdir.members_file)
+        members_mod.write(session.workdir.members_file, record.model_copy(update={"settings": ""}))
         for name in snap.nodes:
             c = capable[name]
             session.events.emit(self.name, "progress", f"reverting to {self.snapshot}", host=name)
