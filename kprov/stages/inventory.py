@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from kprov import inventory, members
@@ -25,10 +26,11 @@ class Inventory(Stage):
         return "Kubespray inventory from Terraform's outputs"
 
     def fingerprint(self, session: Session) -> str:
+        """What the inventory would hold: the same content is the same inventory, whatever led to it."""
         site = session.site
-        return fingerprint(node_data(session), established(session), site.kubernetes.model_dump(mode="json"),
-                           site.ssh.port,
-                           site.metadata.model_dump(mode="json"), site.network.model_dump(mode="json"))
+        content = {"hosts": inventory.hosts(session.nodes, site.ssh.port, established(session)),
+                   "all": inventory.group_vars_all(site), "k8s_cluster": inventory.group_vars_k8s_cluster(site)}
+        return fingerprint(json.dumps(content, sort_keys=True, default=str))
 
     def outputs(self, session: Session) -> list[Path]:
         return [session.workdir.inventory / "hosts.yaml"]
