@@ -86,7 +86,8 @@ def test_plan_returns_terraforms_typed_plan_and_status_lists_the_runs(write_site
     assert runs[0]["result"] == "failed" and runs[0]["exit_code"] == ExitCode.INFRASTRUCTURE
     assert runs[1]["result"] == "ok" and runs[1]["exit_code"] == ExitCode.OK
     assert info["stages"]["infra"] is None and info["lock"] is None
-    assert list(info["stages"]) == ["infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig", "verify"]
+    assert list(info["stages"]) == ["remove", "infra", "inventory", "ssh", "preflight", "bootstrap", "kubeconfig",
+                                    "verify"]
 
 
 

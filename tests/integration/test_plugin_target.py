@@ -62,8 +62,8 @@ def test_an_outside_target_validates_renders_and_plans(plugin_path: Path, tmp_pa
     plan = _kprov(plugin_path, "-o", "json", "plan", str(site), cwd=site_dir)
     assert plan.returncode == 0, plan.stderr
     events = [json.loads(line) for line in plan.stdout.splitlines()]
-    (table,) = [e for e in events if e["event"] == "table"]
-    assert table["data"]["rows"] == [['module.shelf["all"].terraform_data.node["demo-1"]', "create"]]
+    (table,) = [e for e in events if e["event"] == "table" and e["data"]["title"] == "terraform"]
+    assert table["data"]["rows"] == [['module.shelf["all"].terraform_data.node["demo-1"]', "create", ""]]
 
     tf = site_dir / ".kprov" / "demo" / "terraform"
     assert (tf / "modules" / "demo" / "main.tf").is_file()

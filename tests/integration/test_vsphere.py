@@ -162,7 +162,7 @@ def test_hybrid_site_plans_and_groups_nodes_by_role(tmp_path: Path, tf_config: P
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    table = next(e for e in events if e["event"] == "table")["data"]["rows"]
+    table = [row[:2] for row in next(e for e in events if e["event"] == "table")["data"]["rows"]]
     assert sorted(table) == sorted([
         ['module.racks["metal"].terraform_data.node["bm-01"]', "create"],
         ['module.racks["metal"].terraform_data.node["bm-02"]', "create"],
