@@ -105,6 +105,8 @@ class HumanSink:
             self.console.print(f"[red]✗[/] [bold]{stage}[/] {host}{event.message}")
         elif kind == "warning":
             self.console.print(f"[yellow]![/] {stage}: {host}{event.message}")
+        elif kind == "drained":
+            self.console.print(f"[green]✓[/] {stage}: {event.message}")
         elif kind == "fixed":
             self.console.print(f"[green]✓[/] {stage}: fixed {host}{event.message}")
         elif kind == "table":

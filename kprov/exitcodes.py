@@ -26,7 +26,7 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.INVALID_SITE: "the site file is invalid; nothing was written or touched",
     ExitCode.INFRASTRUCTURE: ("Terraform failed, nodes could not be reached over SSH, or `kprov doctor` found a "
                               "missing piece"),
-    ExitCode.BOOTSTRAP: "Kubespray (Ansible) failed, or Kubespray could not be prepared",
+    ExitCode.BOOTSTRAP: "Kubespray (Ansible) failed, a drain ran out of time, or Kubespray could not be prepared",
     ExitCode.VERIFY_FAILED: "a verification check failed on at least one node",
     ExitCode.LOCKED: "another kprov holds the site's lock",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C / SIGINT; state was saved where the tool allowed it",

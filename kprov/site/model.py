@@ -37,6 +37,9 @@ MANAGED_VARS = {
     "artifacts_dir": None,
     "ansible_user": "ssh.user",
     "ansible_ssh_private_key_file": "ssh.private_key",
+    "drain_timeout": "kubernetes.drain.timeout",
+    "drain_grace_period": "kubernetes.drain.grace_period",
+    "serial": "kubernetes.upgrade_batch",
 }
 
 
@@ -63,6 +66,19 @@ class KubesprayRef(Strict):
         return exactly_one(self, "version", "path", "give exactly one of 'version' (a tag such as v2.31.0) or 'path'")
 
 
+class Drain(Strict):
+    """How nodes are drained before they leave the cluster or are upgraded: kprov's own drain (the eviction
+    API, which waits on PodDisruptionBudgets) and Kubespray's (``drain_timeout``, ``drain_grace_period``)."""
+
+    timeout: Annotated[int, Field(ge=10, le=86400)] = 360
+    """Seconds a node's pods may take to leave it; a drain still blocked then fails, naming the budget."""
+    grace_period: Annotated[int, Field(ge=0, le=3600)] = 300
+    """Seconds each evicted pod gets to stop (its termination grace period)."""
+
+
+UpgradeBatch = Annotated[int, Field(ge=1, le=10000)] | Annotated[str, StringConstraints(pattern=r"^([1-9]\d?|100)%$")]
+
+
 class Kubernetes(Strict):
     version: KubernetesVersion
     network_plugin: Literal["calico", "flannel", "cilium", "kube-ovn", "kube-router", "macvlan",
@@ -72,6 +88,10 @@ class Kubernetes(Strict):
     services_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.233.0.0/18")
     node_prefix: Annotated[int, Field(ge=16, le=28)] = 24
     kubespray: KubesprayRef
+    drain: Drain = Field(default_factory=Drain)
+    upgrade_batch: UpgradeBatch = "20%"
+    """How many workers ``kprov upgrade`` upgrades at once (a count or a percentage; Kubespray's ``serial``).
+    Control-plane nodes are always upgraded one at a time."""
     vars: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("version", mode="before")

@@ -1,12 +1,13 @@
-"""``remove``: members the site file no longer has leave the cluster through Kubespray's ``remove-node.yml``
-(it drains them, removes an etcd member, resets them) before Terraform destroys their machines. Runs with an
-inventory of the nodes as Terraform last made them, which still lists them."""
+"""``remove``: members the site file no longer has are drained by kprov (:mod:`kprov.drain`: the eviction API,
+which waits on PodDisruptionBudgets and names the one that blocks) and leave the cluster through Kubespray's
+``remove-node.yml`` (its own drain, the etcd member removed, the node reset) before Terraform destroys their
+machines. Runs with an inventory of the nodes as Terraform last made them, which still lists them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kprov import impact, inventory
+from kprov import drain, impact, inventory
 from kprov import members as members_mod
 from kprov.engine.stage import Session, Stage
 from kprov.engine.workdir import private_dir
@@ -31,8 +32,8 @@ def remove_nodes(session: Session, stage: str, extravars: dict[str, Any]) -> Pla
                                  [m.name for m in members])
     result = ansible.run_playbook(
         session.kubespray(), "remove-node.yml", inventory_file=hosts_file, ssh_config=session.ssh_config(nodes),
-        run_dir=session.run_dir, events=session.events, extravars=extravars, fact_cache=wd.fact_cache, stage=stage,
-        secret_env=referenced_env(session.site))
+        run_dir=session.run_dir, events=session.events, extravars={**drain.kubespray_vars(session), **extravars},
+        fact_cache=wd.fact_cache, stage=stage, secret_env=referenced_env(session.site))
     result.raise_for_failure()
     gone = set(str(extravars["node"]).split(","))
     members_mod.save(wd.members_file, [m for m in members if m.name not in gone])
@@ -52,6 +53,7 @@ class Remove(Stage):
     def run(self, session: Session) -> PlaybookResult:
         step = removal(session)
         assert step is not None  # skip_reason said so
+        drain.drain(session, self.name, str(step.extravars["node"]).split(","))
         result = remove_nodes(session, self.name, step.extravars)
         session.state.forget("verify")
         return result

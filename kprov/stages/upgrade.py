@@ -6,7 +6,7 @@ record keeps the version reached, so an interrupted upgrade resumes at the step 
 
 from __future__ import annotations
 
-from kprov import etcd, upgrade
+from kprov import drain, etcd, upgrade
 from kprov import members as members_mod
 from kprov import snapshots as snapshot_record
 from kprov.engine.stage import Session, Stage
@@ -36,7 +36,10 @@ class Upgrade(Stage):
     def run(self, session: Session) -> list[str]:
         wd = session.workdir
         done = []
-        for step in steps(session):
+        path = steps(session)
+        if path:
+            self._check_budgets(session)
+        for step in path:
             current = members_mod.read(wd.members_file).version
             etcd.take(session, f"before the upgrade to {step}", current)
             name = f"pre-{step}"
@@ -49,7 +52,8 @@ class Upgrade(Stage):
             result = ansible.run_playbook(
                 session.kubespray(), "upgrade-cluster.yml", inventory_file=wd.inventory / "hosts.yaml",
                 ssh_config=session.ssh_config(session.nodes), run_dir=session.run_dir, events=session.events,
-                extravars={"kube_version": step}, fact_cache=wd.fact_cache, stage=self.name,
+                extravars={"kube_version": step, "serial": session.site.kubernetes.upgrade_batch,
+                           **drain.kubespray_vars(session)}, fact_cache=wd.fact_cache, stage=self.name,
                 secret_env=referenced_env(session.site))
             result.raise_for_failure()
             checked = run_suite(session, suite="post-install", stage=self.name, junit=None, version=step)
@@ -61,6 +65,18 @@ class Upgrade(Stage):
         members_mod.write(wd.members_file, record.model_copy(update={"settings": settings_digest(session)}))
         session.state.record("bootstrap", bootstrap_fingerprint(session))
         return done
+
+    def _check_budgets(self, session: Session) -> None:
+        """Every node is drained on the way: a budget that allows no disruption now would stall the upgrade
+        half-way, so it is refused before the first snapshot."""
+        found = drain.blockers(session, [n.name for n in session.nodes])
+        if found.budgets:
+            named = "; ".join(str(b) for b in found.budgets)
+            raise drain.DrainBlocked(
+                f"{named}: the upgrade drains every node. Let the budget allow a disruption (more replicas, or a "
+                "looser budget) and run the upgrade again; nothing was changed")
+        for warning in found.warnings():
+            session.events.emit(self.name, "warning", warning)
 
     def done_message(self, result: list[str]) -> str:
         return f"now at {result[-1]}" if result else "already at the site's version"
