@@ -178,3 +178,72 @@ def test_hybrid_site_plans_and_groups_nodes_by_role(tmp_path: Path, tf_config: P
     assert list(groups["kube_node"]["hosts"]) == ["bm-01", "bm-02"]
     assert hosts["hosts"]["bm-02"]["node_labels"] == {
         "kprov.io/pool": "metal", "node.kubernetes.io/instance-type": "r740", "topology.kubernetes.io/zone": "rack-b"}
+
+
+def _kprov(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    proc = subprocess.run([sys.executable, "-m", "kprov", "--output", "json", *args], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, check=False, timeout=600, env=env)
+    return proc, [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def _vcenter_vms(server: str, names: list[str]) -> dict[str, Any]:
+    """The simulator's VMs by name, asked through pyVmomi independently of kprov."""
+    from pyVim.connect import SmartConnect  # noqa: PLC0415
+    from pyVmomi import vim  # noqa: PLC0415
+
+    host, port = server.rsplit(":", 1)
+    si = SmartConnect(host=host, port=int(port), user="user", pwd="pass", disableSslCertValidation=True)
+    view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vim.VirtualMachine], True)
+    return {v.name: v for v in view.view if v.name in names}
+
+
+def _snapshot_tree(vm: Any) -> tuple[list[str], str | None]:
+    """A VM's snapshot names and the one it runs from."""
+    names, todo, current = [], list(vm.snapshot.rootSnapshotList) if vm.snapshot else [], None
+    while todo:
+        s = todo.pop(0)
+        names.append(s.name)
+        if vm.snapshot.currentSnapshot == s.snapshot:
+            current = s.name
+        todo.extend(s.childSnapshotList)
+    return sorted(names), current
+
+
+def test_vm_snapshots_are_made_by_terraform_and_reverted_through_vcenter(
+        tmp_path: Path, tf_config: Path, vcsim_server: str) -> None:
+    site = _vcsim_site(tmp_path, vcsim_server, count=1, anti_affinity=False)
+    data = yaml.safe_load(site.read_text())
+    data["kubernetes"]["kubespray"] = {"path": str(Path(__file__).resolve().parents[1] / "kubespray_standin")}
+    data["ssh"]["connect_timeout"] = 1
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / "id").write_text("not a key: these VMs are simulated and never answer SSH\n")
+    env = {**os.environ, "SIM_VC_USER": "user", "SIM_VC_PASSWORD": "pass", "TF_CLI_CONFIG_FILE": str(tf_config),
+           "TF_CLI_ARGS_apply": "-parallelism=1"}
+    # the simulator's VMs never answer SSH: up makes them and stops there, which is all snapshots need
+    proc, events = _kprov(env, "up", str(site))
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    assert [e["stage"] for e in events if e["event"] == "stage_done"] == ["infra", "inventory"]
+
+    for name in ("before-1.35", "later"):
+        proc, events = _kprov(env, "snapshot", "create", str(site), name)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert [e["data"]["nodes"] for e in events if e["event"] == "result"] == [["cp-1"]]
+    vms = _vcenter_vms(vcsim_server, ["cp-1"])
+    assert {n: _snapshot_tree(v) for n, v in vms.items()} == {"cp-1": (["before-1.35", "later"], "later")}
+    proc, _ = _kprov(env, "snapshot", "revert", str(site), "before-1.35", "--yes")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    vms = _vcenter_vms(vcsim_server, ["cp-1"])
+    assert {n: _snapshot_tree(v)[1] for n, v in vms.items()} == {"cp-1": "before-1.35"}
+    assert {v.runtime.powerState for v in vms.values()} == {"poweredOn"}
+
+    proc, _ = _kprov(env, "snapshot", "delete", str(site), "later", "--yes")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    vms = _vcenter_vms(vcsim_server, ["cp-1"])
+    assert {n: _snapshot_tree(v)[0] for n, v in vms.items()} == {"cp-1": ["before-1.35"]}
+    proc, events = _kprov(env, "snapshot", "list", str(site))
+    listed = next(e["data"]["snapshots"] for e in events if e["event"] == "result")
+    assert [(s["name"], s["nodes"]) for s in listed] == [("before-1.35", ["cp-1"])]
+
+    proc, _ = _kprov(env, "down", "--yes", "--skip-reset", str(site))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _vcenter_vms(vcsim_server, ["cp-1"]) == {}

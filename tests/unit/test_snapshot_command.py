@@ -59,7 +59,7 @@ def test_refusals_come_before_anything_is_written(write_site: Callable[..., Path
     wd = _brought_up(site)
     with pytest.raises(UsageError, match=r"snapshot name 'bad name': letters, digits"):
         api.snapshot(site, "create", "bad name")
-    with pytest.raises(UsageError, match=r"no node of site lab is on a target with snapshots \(lxd\)"):
+    with pytest.raises(UsageError, match=r"no node of site lab is on a target with snapshots \(lxd, vsphere\)"):
         api.snapshot(site, "create", "before")
     with pytest.raises(UsageError, match=r"site lab has no snapshot 'gone' \(kprov snapshot list\)"):
         api.snapshot(site, "revert", "gone", yes=True)

@@ -130,8 +130,9 @@ resource "vsphere_virtual_machine" "node" {
   } : {}
 
   lifecycle {
-    # a re-cloned template or a drifting template id must not replace running nodes
-    ignore_changes = [clone[0].template_uuid]
+    # a re-cloned template or a drifting template id must not replace running nodes; kprov never sets the swap
+    # placement, and a vCenter that reports none for it (the simulator) must not show as a change
+    ignore_changes = [clone[0].template_uuid, swap_placement_policy]
   }
 }
 
@@ -140,4 +141,19 @@ resource "vsphere_compute_cluster_vm_anti_affinity_rule" "spread" {
   name                = "kprov-${var.site.name}-${var.pool}"
   compute_cluster_id  = data.vsphere_compute_cluster.cluster.id
   virtual_machine_ids = [for vm in vsphere_virtual_machine.node : vm.id]
+}
+
+# The snapshots kprov records for each node (`kprov snapshot create`, and before each step of `kprov upgrade`);
+# a name dropped from the record deletes the snapshot. Disk only (no memory, no quiescing): a reverted node boots
+# as after a power loss. Revert is not a Terraform operation: kprov asks vCenter for it directly.
+resource "vsphere_virtual_machine_snapshot" "node" {
+  for_each = merge({}, [for name, node in var.nodes : { for s in node.snapshots : "${name}/${s}" => { node = name, name = s } }]...)
+
+  virtual_machine_uuid = vsphere_virtual_machine.node[each.value.node].id
+  snapshot_name        = each.value.name
+  description          = "kprov snapshot ${each.value.name} of ${each.value.node}"
+  memory               = false
+  quiesce              = false
+  remove_children      = false
+  consolidate          = true
 }

@@ -7,7 +7,7 @@ secret references that reach Terraform only as ``TF_VAR_*`` environment variable
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import StringConstraints, model_validator
 
@@ -15,6 +15,9 @@ from kprov.site.secrets import SecretRef
 from kprov.site.types import exactly_one
 from kprov.targets.base import SiteContext, host_port
 from kprov.targets.vm import Name, ProviderVersion, VmPool, VmProvider, VmTarget
+
+if TYPE_CHECKING:
+    from kprov.site.load import LoadedSite
 
 VSPHERE_PROVIDER_VERSION = "2.0.2"
 """The hashicorp/vsphere version kprov is tested with (offline validate and the vCenter simulator)."""
@@ -57,6 +60,22 @@ class VspherePool(VmPool):
 class Vsphere(VmTarget[VsphereProvider, VspherePool]):
     name = "vsphere"
     terraform_source = "hashicorp/vsphere"
+    snapshot_resource = "vsphere_virtual_machine_snapshot"
+
+    def snapshots_of(self, loaded: LoadedSite, provider_name: str, provider: VsphereProvider, node: str
+                     ) -> list[str] | None:
+        from kprov.targets.vsphere import vcenter  # noqa: PLC0415 - deferred: pyVmomi
+
+        with vcenter.connect(provider, loaded.base_dir) as si:
+            return vcenter.snapshot_names(vcenter.find_vm(si, provider, node))
+
+    def revert_snapshot(self, loaded: LoadedSite, provider_name: str, provider: VsphereProvider, node: str,
+                        name: str) -> None:
+        """vCenter's revert (the provider has none); the VM is powered on again after it."""
+        from kprov.targets.vsphere import vcenter  # noqa: PLC0415 - deferred: pyVmomi
+
+        with vcenter.connect(provider, loaded.base_dir) as si:
+            vcenter.revert(si, vcenter.find_vm(si, provider, node), name)
 
     def endpoints(self, provider: VsphereProvider) -> list[tuple[str, str, int]]:
         return [("vCenter", *host_port(provider.server, 443))]
