@@ -52,6 +52,22 @@ class Count(_Doc):
     after: int
 
 
+class BudgetDocument(_Doc):
+    namespace: str
+    name: str
+    disruptions_allowed: int
+    pods: list[str] = Field(description="Its pods on the nodes to drain, as namespace/name.")
+
+
+class DrainDocument(_Doc):
+    nodes: list[str] = Field(description="The nodes the change drains (leaving nodes).")
+    unanswered: str | None = Field(description="Why the cluster could not be asked about PodDisruptionBudgets; "
+                                   "null when it answered or nothing is drained.")
+    blocking: list[BudgetDocument] = Field(description="Budgets that allow no disruption now and cover pods on "
+                                           "those nodes: the drain would wait on them (and fail after "
+                                           "kubernetes.drain.timeout).")
+
+
 class ImpactDocument(_Doc):
     """What ``kprov plan --output json`` emits as ``data.impact`` of its ``impact`` event (``kprov schema
     --impact`` prints this as JSON Schema)."""
@@ -64,6 +80,11 @@ class ImpactDocument(_Doc):
     refusals: list[str] = Field(description="What `up` would refuse, each with the way to do it instead.")
     forced_by: dict[str, list[str]] = Field(default_factory=dict, description="Per node whose machine is made "
                                             "again, the attributes that force Terraform to replace it.")
+    drain: DrainDocument | None = Field(default=None, description="PodDisruptionBudgets against the drains the "
+                                        "change makes, as the cluster answers now.")
+    settings: list[str] = Field(default_factory=list, description="Why the settings for every node differ from "
+                                "those the cluster was brought up with (changed variables as `group: name`): "
+                                "cluster.yml then runs on every node. Empty: they do not.")
 
 
 @dataclass(frozen=True)

@@ -138,12 +138,39 @@ def group_vars_k8s_cluster(site: Site) -> dict[str, Any]:
     }
 
 
+HEADER = "# Written by kprov from the site file and Terraform's outputs; `kprov up` rewrites it.\n"
+
+
 def write(directory: Path, site: Site, nodes: Sequence[Node], established: Sequence[str] = ()) -> Path:
     """Write the inventory (``established``: see :func:`hosts`); returns the path of ``hosts.yaml``."""
     private_dir(directory)
-    header = "# Written by kprov from the site file and Terraform's outputs; `kprov up` rewrites it.\n"
-    write_atomic(directory / "hosts.yaml", header + dump(hosts(nodes, site.ssh.port, established)))
-    write_atomic(directory / "group_vars" / "all" / "kprov.yml", header + dump(group_vars_all(site)))
-    write_atomic(directory / "group_vars" / "k8s_cluster" / "kprov.yml",
-                 header + dump(group_vars_k8s_cluster(site)))
+    write_atomic(directory / "hosts.yaml", HEADER + dump(hosts(nodes, site.ssh.port, established)))
+    write_group_vars(directory, site)
     return directory / "hosts.yaml"
+
+
+def write_group_vars(directory: Path, site: Site) -> Path:
+    """The settings for every node (``group_vars/``); returns that folder."""
+    write_atomic(directory / "group_vars" / "all" / "kprov.yml", HEADER + dump(group_vars_all(site)))
+    write_atomic(directory / "group_vars" / "k8s_cluster" / "kprov.yml", HEADER + dump(group_vars_k8s_cluster(site)))
+    return directory / "group_vars"
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads back what :func:`dump` wrote: ``!unsafe`` scalars as plain strings."""
+
+
+_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def changed_vars(old: Path, new: Path) -> list[str]:
+    """The variables whose values differ between two ``group_vars/`` folders, as ``group: name``."""
+    changed = []
+    for group in ("all", "k8s_cluster"):
+        sides = []
+        for root in (old, new):
+            f = root / group / "kprov.yml"
+            sides.append(yaml.load(f.read_text(), Loader=_Loader) or {} if f.is_file() else {})  # noqa: S506
+        before, after = sides
+        changed += [f"{group}: {k}" for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    return changed

@@ -30,11 +30,16 @@ class Member(BaseModel):
         return role in self.roles
 
 
+REVERTED = "reverted"
+"""``Record.settings`` after a snapshot revert: the nodes are no longer as any bootstrap left them."""
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     settings: str = ""
-    """Digest of what applies to every node (group_vars, the Kubespray tree) when the cluster was last brought up."""
+    """Digest of what applies to every node (group_vars, the Kubespray tree) when the cluster was last brought up,
+    or :data:`REVERTED`."""
     version: str = ""
     """The Kubernetes version the cluster runs (the last cluster.yml's, or the last upgrade step's)."""
     members: tuple[Member, ...] = ()

@@ -25,6 +25,9 @@ class Snapshot(BaseModel):
     name: str
     created: str
     nodes: tuple[str, ...]
+    kubernetes: str | None = None
+    """The Kubernetes version the cluster ran when the snapshot was taken (None: not bootstrapped yet). A revert
+    of every member puts the cluster back there, and the member record says so."""
 
 
 def load(path: Path) -> list[Snapshot]:
@@ -45,8 +48,9 @@ def save(path: Path, snapshots: Sequence[Snapshot]) -> None:
     write_atomic(path, json.dumps([s.model_dump(mode="json") for s in snapshots], indent=2) + "\n")
 
 
-def new(name: str, nodes: Sequence[str]) -> Snapshot:
-    return Snapshot(name=name, created=datetime.now(UTC).isoformat(timespec="seconds"), nodes=tuple(nodes))
+def new(name: str, nodes: Sequence[str], kubernetes: str | None = None) -> Snapshot:
+    return Snapshot(name=name, created=datetime.now(UTC).isoformat(timespec="seconds"), nodes=tuple(nodes),
+                    kubernetes=kubernetes)
 
 
 def by_node(snapshots: Sequence[Snapshot]) -> dict[str, tuple[str, ...]]:

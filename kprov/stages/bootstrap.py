@@ -9,10 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from kprov import impact
+from kprov import impact, inventory
 from kprov import members as members_mod
 from kprov.engine.fingerprint import file_digest, fingerprint
 from kprov.engine.stage import Session, Stage
+from kprov.engine.workdir import private_dir
 from kprov.impact import Step
 from kprov.inventory import host_digests
 from kprov.site.secrets import referenced_env
@@ -26,8 +27,27 @@ def bootstrap_fingerprint(session: Session) -> str:
                        "cluster.yml")
 
 
-def settings_digest(session: Session) -> str:
-    return fingerprint(file_digest(session.workdir.inventory / "group_vars"), session.kubespray().commit())
+def settings_digest(session: Session, group_vars: Path | None = None) -> str:
+    """What the cluster's settings for every node are made of: the inventory's ``group_vars/`` (the workdir's, or
+    ``group_vars``) and the Kubespray tree."""
+    return fingerprint(file_digest(group_vars or session.workdir.inventory / "group_vars"),
+                       session.kubespray().commit())
+
+
+def settings_change(session: Session) -> list[str]:
+    """Why the site file's settings for every node differ from those the cluster was last brought up with (then
+    ``cluster.yml`` runs on every node): the variables that changed, a changed Kubespray tree, or nodes reverted to
+    a snapshot. Empty when they are the same, or nothing was brought up yet."""
+    record = members_mod.read(session.workdir.members_file)
+    if not record.members:
+        return []
+    if record.settings == members_mod.REVERTED:
+        return ["nodes were reverted to a snapshot"]
+    planned = inventory.write_group_vars(private_dir(session.run_dir / "planned-inventory"), session.site)
+    if settings_digest(session, planned) == record.settings:
+        return []
+    return (inventory.changed_vars(session.workdir.inventory / "group_vars", planned)
+            or ["the Kubespray tree (or the inventory written since the last bootstrap)"])
 
 
 def steps(session: Session, hosts: dict[str, str]) -> list[Step]:

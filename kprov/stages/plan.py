@@ -4,8 +4,13 @@ attribute forces it, etcd and control-plane counts before and after, and what kp
 
 from __future__ import annotations
 
-from kprov import impact, render
+import dataclasses
+
+from kprov import drain, impact, render
 from kprov.engine.stage import Session, Stage
+from kprov.errors import KprovError
+from kprov.impact import Step
+from kprov.stages.bootstrap import settings_change
 from kprov.stages.infra import remade_in
 from kprov.tools.terraform import PlanResult, transient_plan
 
@@ -31,6 +36,11 @@ class Plan(Stage):
                 remove=result.summary.remove)
         remade = remade_in(result, session.spec_order())
         assessed = impact.of_site(session, remade)
+        settings = self._settings(session)
+        if settings:  # cluster.yml on every node, as bootstrap will run it, after the removals
+            assessed = dataclasses.replace(assessed, steps=(
+                *(s for s in assessed.steps if s.when == "before"), Step("cluster.yml")))
+            ev.emit(self.name, "info", f"settings for every node changed: {', '.join(settings)}")
         forced = {n: sorted({r for a, rs in reasons.items() if f'["{n}"]' in a for r in rs}) for n in remade}
         ev.emit(self.name, "table", "", title="nodes", columns=["node", "roles", "action", "why"],
                 rows=[[c.node, ",".join(c.roles), c.action,
@@ -42,9 +52,19 @@ class Plan(Stage):
             ev.emit(self.name, "info", f"kubespray {'before' if step.when == 'before' else 'after'} Terraform: "
                     f"{step.playbook}{limit}{extra}", playbook=step.playbook)
         if not assessed.steps:
-            ev.emit(self.name, "info", "kubespray: nothing to run for the nodes (settings changes for all nodes "
-                    "still run cluster.yml)")
+            ev.emit(self.name, "info", "kubespray: nothing to run")
         for refusal in assessed.refusals:
             ev.emit(self.name, "warning", f"up would refuse: {refusal}")
-        ev.emit(self.name, "impact", "", impact={**assessed.document(), "forced_by": forced})
+        budgets = drain.blockers(session, [c.node for c in assessed.nodes if c.action == "leave"])
+        for warning in budgets.warnings():
+            ev.emit(self.name, "warning", warning)
+        ev.emit(self.name, "impact", "", impact={**assessed.document(), "forced_by": forced,
+                                                 "drain": budgets.as_dict(), "settings": settings})
         return result
+
+    def _settings(self, session: Session) -> list[str]:
+        try:
+            return settings_change(session)
+        except KprovError as e:  # no Kubespray to compare with yet: say so rather than fail the plan
+            session.events.emit(self.name, "warning", f"settings for every node not compared: {e}")
+            return []

@@ -116,7 +116,8 @@ class SnapshotChange(Stage):
         before = record.load(wd.snapshots_file)
         if self.action == "create":
             nodes = [c.node.name for c in capable_nodes(session)]
-            after = [*before, record.new(self.snapshot, nodes)]
+            running = members_mod.read(wd.members_file)
+            after = [*before, record.new(self.snapshot, nodes, running.version if running.members else None)]
             want = "create"
         else:
             nodes = list(find(session, self.snapshot).nodes)
@@ -187,9 +188,21 @@ class SnapshotRevert(Stage):
         if missing:
             raise UsageError(f"snapshot {self.snapshot} covers nodes the site no longer has: {', '.join(missing)}")
         session.state.forget(*FORGOTTEN_BY_REVERT)
-        # what the members record says the nodes have is no longer so: the next bootstrap runs cluster.yml
+        # what the members record says the nodes have is no longer so: the next bootstrap runs cluster.yml, and a
+        # revert of every member puts the cluster back at the version it ran then (an upgrade is undone with it)
         record = members_mod.read(session.workdir.members_file)
-        members_mod.write(session.workdir.members_file, record.model_copy(update={"settings": ""}))
+        update: dict[str, object] = {"settings": members_mod.REVERTED}
+        every = {m.name for m in record.members} <= set(snap.nodes)
+        if snap.kubernetes and record.members and snap.kubernetes != record.version:
+            if every:
+                update["version"] = snap.kubernetes
+                session.events.emit(self.name, "info", f"the cluster runs Kubernetes {snap.kubernetes} again (it "
+                                    f"ran {record.version}); set kubernetes.version to it, or `kprov upgrade`")
+            else:
+                session.events.emit(self.name, "warning", f"{self.snapshot} was taken at Kubernetes "
+                                    f"{snap.kubernetes} and does not cover every node: the cluster now mixes "
+                                    f"versions; the next `up` brings them back to {record.version}")
+        members_mod.write(session.workdir.members_file, record.model_copy(update=update))
         for name in snap.nodes:
             c = capable[name]
             session.events.emit(self.name, "progress", f"reverting to {self.snapshot}", host=name)

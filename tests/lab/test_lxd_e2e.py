@@ -325,6 +325,17 @@ def test_upgrade_takes_an_etcd_and_a_vm_snapshot_of_every_node_first(lxd: LxdHos
     proc, events = kprov(env, "snapshot", "list", str(site))
     listed = next(e["data"] for e in events if e["event"] == "result")
     assert [s["name"] for s in listed["snapshots"]] == ["pre-1.35.4"] and len(listed["etcd"]) == 1
+    assert [s["kubernetes"] for s in listed["snapshots"]] == ["1.34.7"]
+
+    # reverting every node to the snapshot taken before the upgrade undoes it, and kprov knows
+    proc, events = kprov(env, "snapshot", "revert", str(site), "pre-1.35.4", "--yes")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert any("runs Kubernetes 1.34.7 again" in e["message"] for e in events)
+    for node in ("control-plane-1", "workers-1"):
+        assert lxc("exec", node, "--", "/usr/local/bin/kubelet", "--version").stdout.strip() == "Kubernetes v1.34.7"
+    proc, _ = kprov(env, "up", str(site))
+    assert proc.returncode == 2
+    assert "the cluster runs Kubernetes 1.34.7 and the site file asks for 1.35.4" in proc.stderr
 
 
 def test_down_leaves_no_container(lxd: LxdHost, site: Path, env: dict[str, str]) -> None:
