@@ -37,7 +37,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def _write(lab: Lab, path: Path, names: list[str], version: str = "1.33.11") -> Path:
     ips = {n.name: n.ip for n in lab.nodes()}
     data = site_data(nodes=[(name, ips[name], roles) for name, roles in ALL if name in names])
-    data["kubernetes"]["version"] = version
+    data["kubernetes"].update(version=version, drain={"timeout": 120, "grace_period": 20}, upgrade_batch=1)
     data["ssh"] = {"user": "root", "private_key": str(lab.ssh_private_key)}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -60,6 +60,12 @@ def _hosts_by_playbook(events: list[dict[str, Any]], *, changed: bool = False) -
 
 def _members(site: Path) -> list[str]:
     return [m["name"] for m in json.loads((site.parent / ".kprov" / "lab" / "members.json").read_text())["members"]]
+
+
+def _drains(lab: Lab) -> list[dict[str, Any]]:
+    """The drains Kubespray (the stand-in) ran, as it records them on the first control-plane node."""
+    out = lab.ssh("cp1", "cat", "/var/log/kubespray-standin-drains.jsonl").stdout
+    return [json.loads(line) for line in out.splitlines()]
 
 
 def test_a_new_cluster_is_bootstrapped_with_cluster_yml(lab: Lab, site: Path) -> None:
@@ -110,6 +116,11 @@ def test_scale_down_removes_the_worker_before_terraform_and_runs_nothing_else(la
     assert _hosts_by_playbook(events, changed=True) == {"remove-node.yml": {"w2"}}  # only w2 was changed
     assert next(e for e in events if e["event"] == "stage_done" and e["stage"] == "bootstrap")["message"] == \
         "only nodes left: no playbook to run"
+    # kprov asked the cluster's API first (the stand-in has none) and said who drains instead
+    warning = next(e["message"] for e in events if e["event"] == "warning" and e["stage"] == "remove")
+    assert warning.startswith("the cluster's API did not answer (") and "Kubespray drains w2 itself" in warning
+    assert _drains(lab) == [{"node": "w2", "playbook": "remove-node.yml", "grace_period": 20, "timeout": "120s",
+                             "batch": ["w2"], "serial": "20%", "ungraceful": False}]
     assert 10250 not in _listening(lab, "w2")  # really reset
     assert 10250 in _listening(lab, "w1")
     assert _members(site) == ["cp1", "w1"]
@@ -204,6 +215,11 @@ def test_upgrade_two_minors_in_two_steps_with_an_etcd_snapshot_before_each(lab: 
     steps = [e["data"]["version"] for e in events if e["event"] == "info" and e["data"].get("version")]
     assert steps == ["1.34.7", "1.35.4"]
     assert {_kubelet(lab, n) for n in ("cp1", "cp2", "cp3", "w1")} == {"Kubernetes v1.35.4"}
+    # each step drained every node, control plane one at a time, workers in the site's batches (upgrade_batch: 1)
+    upgrade_drains = [(d["node"], d["batch"], d["serial"]) for d in _drains(lab)
+                      if d["playbook"] == "upgrade-cluster.yml"]
+    assert upgrade_drains == 2 * [("cp1", ["cp1"], "1"), ("cp2", ["cp2"], "1"), ("cp3", ["cp3"], "1"),
+                                  ("w1", ["w1"], "1")]
     work = site.parent / ".kprov" / "lab"
     saved = json.loads((work / "etcd-snapshots" / "index.json").read_text())
     assert [(s["kubernetes"], s["reason"]) for s in saved] == [("1.33.11", "before the upgrade to 1.34.7"),
