@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kprov import members as members_mod
 from kprov import nodes as nodes_mod
 from kprov.engine.stage import Session, Stage
 from kprov.site.secrets import referenced_env
@@ -16,7 +17,9 @@ class Reset(Stage):
         if session.options.get("skip_reset"):
             return ""
         session.nodes = nodes_mod.load(session.workdir.nodes_file)
-        bootstrapped = session.state.finished("bootstrap") is not None
+        # a member record says a playbook joined nodes, even when the bootstrap stage must run again (a revert)
+        bootstrapped = (session.state.finished("bootstrap") is not None
+                        or bool(members_mod.load(session.workdir.members_file)))
         if not (session.nodes and (session.workdir.inventory / "hosts.yaml").is_file() and bootstrapped):
             return "nothing was bootstrapped"
         return None

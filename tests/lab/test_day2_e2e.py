@@ -70,7 +70,7 @@ def _drains(lab: Lab) -> list[dict[str, Any]]:
 
 def test_a_new_cluster_is_bootstrapped_with_cluster_yml(lab: Lab, site: Path) -> None:
     proc, _ = kprov("scale", "--yes", str(site))
-    assert proc.returncode == 2 and "was never bootstrapped: `kprov up` makes it first" in proc.stderr
+    assert proc.returncode == 8 and "was never bootstrapped: `kprov up` makes it first" in proc.stderr
     proc, events = kprov("up", str(site))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert set(_hosts_by_playbook(events)) == {"cluster.yml"}
@@ -218,8 +218,7 @@ def test_upgrade_two_minors_in_two_steps_with_an_etcd_snapshot_before_each(lab: 
     # each step drained every node, control plane one at a time, workers in the site's batches (upgrade_batch: 1)
     upgrade_drains = [(d["node"], d["batch"], d["serial"]) for d in _drains(lab)
                       if d["playbook"] == "upgrade-cluster.yml"]
-    assert upgrade_drains == 2 * [("cp1", ["cp1"], "1"), ("cp2", ["cp2"], "1"), ("cp3", ["cp3"], "1"),
-                                  ("w1", ["w1"], "1")]
+    assert upgrade_drains == 2 * [("cp1", ["cp1"], 1), ("cp2", ["cp2"], 1), ("cp3", ["cp3"], 1), ("w1", ["w1"], 1)]
     work = site.parent / ".kprov" / "lab"
     saved = json.loads((work / "etcd-snapshots" / "index.json").read_text())
     assert [(s["kubernetes"], s["reason"]) for s in saved] == [("1.33.11", "before the upgrade to 1.34.7"),
