@@ -11,7 +11,7 @@ the full command: its errors, exit codes and help stay the CLI's own.
 
 from __future__ import annotations
 
-import os
+import signal
 import sys
 from pathlib import Path
 from typing import NamedTuple, NoReturn
@@ -75,37 +75,38 @@ def fast_up(args: list[str]) -> bool:
     from kprov.events import Events, HumanSink, JsonSink, Sink
 
     sinks: list[Sink] = [HumanSink(verbose=parsed.verbose)]  # as kprov.cli.Options builds them
-    if parsed.output == "json":
-        sinks.append(JsonSink())
-    return api._fast_up(parsed.site_file, parsed.workdir, Events(sinks)) is not None
+    json_sink = JsonSink() if parsed.output == "json" else None
+    if json_sink is not None:
+        sinks.append(json_sink)
+    done = api._fast_up(parsed.site_file, parsed.workdir, Events(sinks)) is not None
+    if done and json_sink is not None:
+        json_sink.finish(0)
+    return done
 
 
-def _fail(exc: BaseException) -> NoReturn:
+def _fail(exc: BaseException, args: list[str]) -> NoReturn:
     """What :func:`kprov.cli.main` prints and exits with for an error outside click's parsing."""
-    from kprov.errors import KprovError
-    from kprov.exitcodes import ExitCode
+    from kprov.cli import exit_for
+    from kprov.events import JsonSink, json_requested
 
-    if isinstance(exc, KprovError):
-        for line in exc.lines():
-            sys.stderr.write(f"kprov: {line}\n" if exc.exit_code != ExitCode.INVALID_SITE else f"{line}\n")
-        sys.exit(int(exc.exit_code))
-    if isinstance(exc, KeyboardInterrupt):
-        sys.stderr.write("kprov: interrupted\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
-    if os.environ.get("KPROV_DEBUG"):
-        import traceback
+    code = exit_for(exc, JsonSink() if json_requested(args) else None)
+    sys.exit(code)
 
-        traceback.print_exception(exc)
-    sys.stderr.write(f"kprov: internal error: {type(exc).__name__}: {exc} (set KPROV_DEBUG=1 for a traceback)\n")
-    sys.exit(int(ExitCode.ERROR))
+
+def _terminated(signum: int, frame: object) -> None:
+    from kprov.engine.signals import Terminated
+
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the no-op ``up`` here, everything else through :func:`kprov.cli.main`."""
+    signal.signal(signal.SIGTERM, _terminated)  # kprov.engine.signals.install, without importing it here
+    args = sys.argv[1:] if argv is None else argv
     try:
-        done = fast_up(sys.argv[1:] if argv is None else argv)
+        done = fast_up(args)
     except (Exception, KeyboardInterrupt) as exc:
-        _fail(exc)
+        _fail(exc, args)
     if done:
         sys.exit(0)
     from kprov.cli import main as cli_main

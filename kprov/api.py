@@ -191,11 +191,11 @@ def status(site_file: Path | str, *, workdir: Path | None = None, events: Events
 
 def kubeconfig(site_file: Path | str, *, workdir: Path | None = None) -> Path:
     """The site's kubeconfig; a :class:`~kprov.errors.UsageError` if the site was never brought up."""
-    from kprov.errors import UsageError
+    from kprov.errors import NotBuilt
 
     session = _session(site_file, "kubeconfig", workdir=workdir, events=None)
     if not session.workdir.kubeconfig.exists():
-        raise UsageError(f"site {session.loaded.name} has no kubeconfig yet: run `kprov up` first")
+        raise NotBuilt(f"site {session.loaded.name} has no kubeconfig yet: run `kprov up` first")
     return session.workdir.kubeconfig
 
 
@@ -328,3 +328,19 @@ def example(name: str) -> str:
     if name in registry():
         return registry()[name].example()
     return (asset_dir("examples") / f"{name}.yaml").read_text()
+
+
+def handle_signals() -> None:
+    """From now on SIGTERM interrupts kprov as Ctrl-C does (the ``kprov`` script calls this; a program embedding
+    kprov calls it once, in its main thread, to get the same)."""
+    from kprov.engine import signals
+
+    signals.install()
+
+
+def interruption(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the signal (``SIGINT``, ``SIGTERM``) of an interruption: a KeyboardInterrupt, or a tool's
+    :class:`~kprov.errors.Interrupted`."""
+    from kprov.engine import signals
+
+    return int(signals.exit_code(exc)), signals.name(exc)

@@ -6,6 +6,7 @@ no-op ``kprov up`` and ``kprov --help`` stay near Python's own start-up time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -16,26 +17,67 @@ from typing import Any, TypeVar
 import click
 
 from kprov import __version__, api
-from kprov.errors import KprovError
-from kprov.events import Events, HumanSink, JsonSink
+from kprov.errors import KprovError, SiteError
+from kprov.events import Events, HumanSink, JsonSink, json_requested
 from kprov.exitcodes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_JSON: JsonSink | None = None
+"""The process's JSON sink when ``--output json`` was asked for anywhere on the command line (see :func:`main`)."""
+
+
 class Options:
+    """The global options, which every subcommand also takes (``kprov up site.yaml -o json``); the events are
+    made on first use, after both were parsed."""
+
     def __init__(self, output: str, workdir: Path | None, verbose: bool) -> None:
         self.output = output
         self.workdir = workdir
         self.verbose = verbose
-        sinks: list[Any] = [HumanSink(verbose=verbose)]
-        if output == "json":
-            sinks.append(JsonSink())
-        self.events = Events(sinks)
+        self._events: Events | None = None
+
+    @property
+    def events(self) -> Events:
+        if self._events is None:
+            sinks: list[Any] = [HumanSink(verbose=self.verbose, reports=sys.stdout if self.output == "human" else None)]
+            if self.output == "json":
+                sinks.append(_JSON if _JSON is not None else JsonSink())
+            self._events = Events(sinks)
+        return self._events
+
+
+class KprovCommand(click.Command):
+    """Every subcommand takes ``--output`` and ``--verbose`` too, after its name, as they are shown in its
+    ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params += [
+            click.Option(["--output", "-o", "sub_output"], type=click.Choice(["human", "json"]), default=None,
+                         help="json: one event per line on stdout (also accepted before the subcommand)."),
+            click.Option(["--verbose", "-v", "sub_verbose"], is_flag=True, default=False,
+                         help="Show every task and check as it happens."),
+        ]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        output, verbose = ctx.params.pop("sub_output", None), ctx.params.pop("sub_verbose", False)
+        opts = ctx.find_object(Options)
+        if opts is not None:
+            opts.output = output or opts.output
+            opts.verbose = opts.verbose or verbose
+        return super().invoke(ctx)
+
+
+class KprovGroup(click.Group):
+    command_class = KprovCommand
+    group_class = type  # subgroups (etcd, snapshot) are KprovGroups: their commands take the options too
 
 
 def site_argument(f: F) -> F:
-    return click.argument("site_file", type=click.Path(path_type=Path, dir_okay=False))(f)
+    # no existence or kind check here: the site loader reports a missing file and a directory alike (exit 3)
+    return click.argument("site_file", type=click.Path(path_type=Path))(f)
 
 
 class _Choices(click.Choice):  # type: ignore[type-arg]
@@ -54,7 +96,7 @@ class _Choices(click.Choice):  # type: ignore[type-arg]
         """click.Choice sets its choices once; these come from the registry instead."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=KprovGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kprov")
 @click.option("--output", "-o", type=click.Choice(["human", "json"]), default="human", show_default=True,
               help="json: one event per line on stdout (human progress stays on stderr).")
@@ -274,29 +316,55 @@ _asked_snapshot_command("revert", "Put every node snapshot NAME covers back to i
 _asked_snapshot_command("delete", "Delete snapshot NAME from every node it covers.")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: every error becomes one message per line and its documented exit code."""
-    try:
-        cli.main(args=argv, prog_name="kprov", standalone_mode=False)
-    except KprovError as exc:
-        for line in exc.lines():
-            click.echo(f"kprov: {line}" if exc.exit_code != ExitCode.INVALID_SITE else line, err=True)
-        sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        click.echo("kprov: interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except click.ClickException as exc:
+def exit_for(exc: BaseException, json_sink: JsonSink | None) -> int:
+    """Print what went wrong on stderr (one line each, no traceback), report it as JSON events when asked, and
+    return the documented exit code."""
+    problems: list[dict[str, Any]] | None = None
+    if isinstance(exc, KprovError):
+        code = int(exc.exit_code)
+        lines = exc.lines()
+        if isinstance(exc, SiteError):
+            problems = [dataclasses.asdict(p) for p in exc.problems]
+        shown = lines if exc.exit_code == ExitCode.INVALID_SITE else [f"kprov: {line}" for line in lines]
+    elif isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
+        # click turns a KeyboardInterrupt (and so SIGTERM's) into Abort
+        cause = exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else exc
+        if not isinstance(cause, KeyboardInterrupt):
+            cause = KeyboardInterrupt()
+        code, signal_name = api.interruption(cause)
+        lines = [f"interrupted by {signal_name}"]
+        shown = [f"kprov: {lines[0]}"]
+    elif isinstance(exc, click.ClickException):
+        code = int(ExitCode.USAGE)
+        lines = [exc.format_message()]
         exc.show()
-        sys.exit(int(ExitCode.USAGE))
-    except KeyboardInterrupt:
-        click.echo("kprov: interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except Exception as exc:
+        shown = []
+    else:
         if os.environ.get("KPROV_DEBUG"):
             import traceback  # noqa: PLC0415 - only for a bug report
 
-            traceback.print_exc()
-        click.echo(f"kprov: internal error: {type(exc).__name__}: {exc} (set KPROV_DEBUG=1 for a traceback)",
-                   err=True)
-        sys.exit(int(ExitCode.ERROR))
+            traceback.print_exception(exc)
+        code = int(ExitCode.ERROR)
+        lines = [f"internal error: {type(exc).__name__}: {exc} (set KPROV_DEBUG=1 for a traceback)"]
+        shown = [f"kprov: {lines[0]}"]
+    for line in shown:
+        click.echo(line, err=True)
+    if json_sink is not None:
+        json_sink.fail(code, lines, problems)
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every error becomes one message per line and its documented exit code; with
+    ``--output json`` the event stream ends with a ``result`` event carrying that code."""
+    global _JSON  # noqa: PLW0603 - the one sink every Options of this process shares
+    api.handle_signals()
+    args = sys.argv[1:] if argv is None else argv
+    _JSON = JsonSink() if json_requested(args) else None
+    try:
+        cli.main(args=args, prog_name="kprov", standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as exc:
+        sys.exit(exit_for(exc, _JSON))
+    if _JSON is not None:
+        _JSON.finish(0)
     sys.exit(0)

@@ -21,6 +21,12 @@ class UsageError(KprovError):
     exit_code = ExitCode.USAGE
 
 
+class NotBuilt(UsageError):
+    """The command acts on a running site, and this one was never brought up (or bootstrapped)."""
+
+    exit_code = ExitCode.NOT_BUILT
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding in a site file: where it is and what is wrong."""
@@ -66,4 +72,10 @@ class LockHeld(KprovError):
 
 
 class Interrupted(KprovError):
+    """A tool was stopped by Ctrl-C or SIGTERM (``terminated``), after it saved what it could."""
+
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, *, terminated: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -42,13 +42,41 @@ class Sink(Protocol):
 
 
 class JsonSink:
-    """NDJSON on stdout: one object per line, flushed at once so a pipeline can follow live."""
+    """NDJSON on stdout: one object per line, flushed at once so a pipeline can follow live.
+
+    A run's output ends with exactly one ``result`` event whose ``data.exit_code`` is the process's exit code
+    (and ``data.ok``): the command's own ``result`` (held back until then, its data kept) or, when it failed or
+    had none, one made by :meth:`finish`."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
+        self._result: Event | None = None
 
     def handle(self, event: Event) -> None:
+        if event.event == "result":
+            held = self._result
+            self._result = event if held is None else Event(
+                event.stage, "result", event.message or held.message, event.host, {**held.data, **event.data})
+            return
         self.stream.write(event.as_json() + "\n")
+        self.stream.flush()
+
+    def fail(self, exit_code: int, lines: list[str], problems: list[dict[str, Any]] | None = None) -> None:
+        """An ``error`` event with what the user sees on stderr (``problems``: a site file's, each with file,
+        line, col, path, message), then the final ``result``."""
+        data: dict[str, Any] = {"exit_code": exit_code, "lines": lines}
+        if problems is not None:
+            data["problems"] = problems
+        self.handle(Event("kprov", "error", lines[0] if lines else "", None, data))
+        self.finish(exit_code)
+
+    def finish(self, exit_code: int, stage: str = "kprov") -> None:
+        """Write the final ``result`` event."""
+        held = self._result
+        self._result = None
+        stage, message, host, data = (held.stage, held.message, held.host, held.data) if held else (stage, "", None, {})
+        final = Event(stage, "result", message, host, {**data, "exit_code": exit_code, "ok": exit_code == 0})
+        self.stream.write(final.as_json() + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -58,9 +86,14 @@ class JsonSink:
 class HumanSink:
     """Rich output on stderr: a spinner for the running stage, one line per finished step."""
 
-    def __init__(self, console: Console | None = None, *, verbose: bool = False) -> None:
+    def __init__(self, console: Console | None = None, *, verbose: bool = False,
+                 reports: IO[str] | None = None) -> None:
         self._console = console
         self.verbose = verbose
+        self.reports = reports
+        """Where a command's report goes (tables marked ``report``: ``kprov status``, ``snapshot list``,
+        ``doctor``): stdout when the output is human, so ``kprov status site.yaml > file`` keeps it; None: stderr
+        with everything else."""
         self._status: Status | None = None
         self._started: dict[str, float] = {}
 
@@ -100,7 +133,7 @@ class HumanSink:
         elif kind == "stage_skip":
             self._stop_status()
             sys.stderr.write(f"- {stage} skipped: {event.message}\n")
-        elif kind in ("stage_failed", "error"):
+        elif kind in ("stage_failed", "stage_interrupted", "error"):
             self._stop_status()
             self.console.print(f"[red]✗[/] [bold]{stage}[/] {host}{event.message}")
         elif kind == "warning":
@@ -111,13 +144,14 @@ class HumanSink:
             self.console.print(f"[green]✓[/] {stage}: fixed {host}{event.message}")
         elif kind == "table":
             self._stop_status()
-            self._print_table(event.data)
+            self._print_table(event.data, to=self.reports if event.data.get("report") else None)
         elif kind == "result" and event.message:
             sys.stderr.write(event.message + "\n")
         elif kind == "info" or self.verbose:
             self.console.print(f"  {stage}: {host}{event.message}")
 
-    def _print_table(self, data: dict[str, Any]) -> None:
+    def _print_table(self, data: dict[str, Any], to: IO[str] | None = None) -> None:
+        from rich.console import Console  # noqa: PLC0415 - deferred import
         from rich.table import Table  # noqa: PLC0415 - deferred import
 
         table = Table(title=data.get("title"))
@@ -125,7 +159,7 @@ class HumanSink:
             table.add_column(str(col))
         for row in data["rows"]:
             table.add_row(*[str(c) for c in row])
-        self.console.print(table)
+        (Console(file=to, highlight=False, soft_wrap=True) if to is not None else self.console).print(table)
 
     def close(self) -> None:
         self._stop_status()
@@ -150,6 +184,18 @@ class Events:
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()
+
+
+def json_requested(args: Sequence[str]) -> bool:
+    """Whether ``args`` ask for ``--output json`` (before or after the subcommand), as click will parse them."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg in ("-o", "--output") and i + 1 < len(args) and args[i + 1] == "json":
+            return True
+        if arg in ("--output=json", "-ojson", "-o=json"):
+            return True
+    return False
 
 
 def null_events() -> Events:

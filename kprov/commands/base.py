@@ -9,11 +9,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from kprov.engine import signals
 from kprov.engine.lock import SiteLock
 from kprov.engine.runner import StageOutcome, run_stages
 from kprov.engine.runs import Run
 from kprov.engine.stage import Session, Stage
-from kprov.errors import KprovError, UsageError
+from kprov.errors import Interrupted, KprovError, UsageError
 from kprov.exitcodes import ExitCode
 
 Ask = Callable[[str], bool]
@@ -76,11 +77,14 @@ def execute(command: Command, session: Session, *, yes: bool = False, ask: Ask |
             try:
                 outcomes = run_stages(session, command.stages(session))
                 result = finish(session, outcomes) if finish is not None else outcomes
+            except Interrupted as exc:
+                _close(session, "interrupted", int(exc.exit_code), _first_line(exc))
+                raise
             except KprovError as exc:
                 _close(session, "failed", int(exc.exit_code), _first_line(exc))
                 raise
-            except KeyboardInterrupt:
-                _close(session, "interrupted", int(ExitCode.INTERRUPTED), "interrupted")
+            except KeyboardInterrupt as exc:
+                _close(session, "interrupted", int(signals.exit_code(exc)), f"interrupted by {signals.name(exc)}")
                 raise
             except BaseException as exc:
                 # the type only: an unexpected exception's text may quote anything, a secret included

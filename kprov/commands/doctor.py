@@ -43,7 +43,8 @@ def run(loaded: LoadedSite | None, events: Events, fix: FixInputs | None = None)
     if fix is not None and repair(findings, fix, events):
         findings = checks(loaded)
     rows = [[f.check, "ok" if f.ok else f.severity.upper(), f.message, "" if f.ok else f.fix] for f in findings]
-    events.emit("doctor", "table", "", title="kprov doctor", columns=["check", "result", "found", "fix"], rows=rows)
+    events.emit("doctor", "table", "", report=True, title="kprov doctor", columns=["check", "result", "found", "fix"],
+                rows=rows)
     problems = doctor.blocking(findings)
     events.emit("doctor", "result", f"{len(problems)} problem(s)" if problems else "everything needed is there",
                 findings=[f.as_dict() for f in findings])

@@ -9,7 +9,7 @@ from kprov import members as members_mod
 from kprov.commands.base import Command
 from kprov.engine.runner import StageOutcome
 from kprov.engine.stage import Session, Stage
-from kprov.errors import UsageError
+from kprov.errors import NotBuilt
 
 
 class EtcdSnapshot(Stage):
@@ -28,7 +28,7 @@ class EtcdSnapshot(Stage):
 
 def bootstrapped(session: Session) -> None:
     if not members_mod.load(session.workdir.members_file):
-        raise UsageError(f"site {session.loaded.name} was never bootstrapped: `kprov up` first")
+        raise NotBuilt(f"site {session.loaded.name} was never bootstrapped: `kprov up` first")
     session.nodes = session.known_nodes()
 
 

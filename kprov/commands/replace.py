@@ -8,7 +8,7 @@ from kprov import impact
 from kprov import members as members_mod
 from kprov.commands.base import Command, renderable
 from kprov.engine.stage import Session, Stage
-from kprov.errors import UsageError
+from kprov.errors import NotBuilt, UsageError
 from kprov.site.types import Role
 from kprov.stages.bootstrap import Bootstrap
 from kprov.stages.infra import Infra
@@ -27,7 +27,7 @@ def replaceable(session: Session) -> object:
         raise UsageError(f"site {session.loaded.name} has no node {node!r}")
     members = members_mod.load(session.workdir.members_file)
     if not members:
-        raise UsageError(f"site {session.loaded.name} was never bootstrapped: `kprov up` first")
+        raise NotBuilt(f"site {session.loaded.name} was never bootstrapped: `kprov up` first")
     first = members_mod.first_control_plane(members)
     if first is not None and first.name == node:
         raise UsageError(f"{node} is the first control-plane node, which Kubespray cannot remove: make another "

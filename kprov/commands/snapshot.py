@@ -34,12 +34,12 @@ def listing(session: Session) -> list[Snapshot]:
     from kprov import etcd  # noqa: PLC0415
 
     snaps = record.load(session.workdir.snapshots_file)
-    session.events.emit("snapshot", "table", "", title=f"VM snapshots of {session.loaded.name}",
+    session.events.emit("snapshot", "table", "", report=True, title=f"VM snapshots of {session.loaded.name}",
                         columns=["name", "created", "nodes"],
                         rows=[[s.name, s.created, ", ".join(s.nodes)] for s in snaps])
     saved = etcd.listing(session)
     if saved:
-        session.events.emit("snapshot", "table", "", title=f"etcd snapshots in {etcd.folder(session)}",
+        session.events.emit("snapshot", "table", "", report=True, title=f"etcd snapshots in {etcd.folder(session)}",
                             columns=["file", "created", "Kubernetes", "sha256", "why"],
                             rows=[[e.file, e.created, e.kubernetes, e.sha256[:16], e.reason] for e in saved])
     session.events.emit("snapshot", "result", f"{len(snaps)} VM snapshot(s), {len(saved)} etcd snapshot(s)",

@@ -28,13 +28,13 @@ def status(session: Session) -> dict[str, Any]:
         "lock": lock or None,
     }
     ev = session.events
-    ev.emit("status", "table", "", title=f"site {session.loaded.name}", columns=["stage", "last success"],
+    ev.emit("status", "table", "", report=True, title=f"site {session.loaded.name}", columns=["stage", "last success"],
             rows=[[s, t or "never"] for s, t in stages.items()])
     if nodes:
-        ev.emit("status", "table", "", title="nodes", columns=["node", "pool", "roles", "address"],
+        ev.emit("status", "table", "", report=True, title="nodes", columns=["node", "pool", "roles", "address"],
                 rows=[[n.name, n.pool, ",".join(n.roles), n.access_ip] for n in nodes])
     if runs:
-        ev.emit("status", "table", "", title="last runs", columns=["run", "command", "result", "message"],
+        ev.emit("status", "table", "", report=True, title="last runs", columns=["run", "command", "result", "message"],
                 rows=[[r.name, r.command, r.result, r.message] for r in runs])
     ev.emit("status", "result", "", status=info)
     return info

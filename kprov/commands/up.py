@@ -53,12 +53,12 @@ def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]
 
 def scalable(session: Session) -> object:
     """``kprov scale``: the site is running and the edit adds or removes nodes, and nothing in it is refused."""
-    from kprov.errors import UsageError  # noqa: PLC0415
+    from kprov.errors import NotBuilt, UsageError  # noqa: PLC0415
 
     context = renderable(session)
     assessed = impact.of_site(session)
     if not members_mod.load(session.workdir.members_file):
-        raise UsageError(f"site {session.loaded.name} was never bootstrapped: `kprov up` makes it first")
+        raise NotBuilt(f"site {session.loaded.name} was never bootstrapped: `kprov up` makes it first")
     impact.refuse(assessed)
     if not assessed.joining() and not assessed.leaving():
         raise UsageError(f"site {session.loaded.name}: no node joins or leaves, nothing to scale "

@@ -8,7 +8,7 @@ from kprov import members as members_mod
 from kprov import upgrade
 from kprov.commands.base import Command, renderable
 from kprov.engine.stage import Session, Stage
-from kprov.errors import UsageError
+from kprov.errors import NotBuilt, UsageError
 from kprov.stages.inventory import Inventory
 from kprov.stages.kubeconfig import Kubeconfig
 from kprov.stages.ssh import Ssh
@@ -29,7 +29,7 @@ def upgradable(session: Session) -> object:
     upgrade.parse(to)
     record = members_mod.read(session.workdir.members_file)
     if not record.members or not record.version:
-        raise UsageError(f"site {session.loaded.name} was never bootstrapped by this kprov: `kprov up` first")
+        raise NotBuilt(f"site {session.loaded.name} was never bootstrapped by this kprov: `kprov up` first")
     if to != want:
         raise UsageError(f"the site file asks for Kubernetes {want}: set kubernetes.version: \"{to}\" in "
                          f"{session.loaded.source.name} first, so every later `up` keeps {to}")

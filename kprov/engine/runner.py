@@ -2,7 +2,8 @@
 
 A stage whose fingerprint matches its last success is skipped (``force`` re-runs it). A failed or interrupted
 stage records nothing, so the next run of the command resumes there. Ctrl-C reaches the tools first (Terraform
-gets one SIGINT and saves its state); the runner reports the stage as failed and lets the interruption through.
+gets one SIGINT and saves its state; SIGTERM is handled the same, see :mod:`kprov.engine.signals`); the runner
+reports the stage as interrupted (``stage_interrupted``) and lets the interruption through.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kprov.engine import signals
 from kprov.engine.stage import Session, Stage
+from kprov.errors import Interrupted
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ def run_stages(session: Session, stages: Sequence[Stage]) -> list[StageOutcome]:
         ev.emit(stage.name, "stage_start", stage.describe(session))
         try:
             result = stage.run(session)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            ev.emit(stage.name, "stage_interrupted", f"interrupted by {signals.name(exc)}; the next run resumes "
+                    "here", signal=signals.name(exc))
+            raise
         except BaseException as exc:
             text = str(exc)
             ev.emit(stage.name, "stage_failed", text.splitlines()[0] if text else type(exc).__name__)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from kprov.engine.state import StageState
 from kprov.engine.workdir import Workdir
-from kprov.errors import UsageError
+from kprov.errors import NotBuilt, UsageError
 from kprov.events import Events
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Session:
 
         saved = nodes_mod.load(self.workdir.nodes_file)
         if not saved:
-            raise UsageError(f"site {self.loaded.name} has no nodes yet: run `kprov up` first")
+            raise NotBuilt(f"site {self.loaded.name} has no nodes yet: run `kprov up` first")
         return nodes_mod.sort_nodes(saved, self.spec_order())
 
     def targets_used(self) -> list[Any]:

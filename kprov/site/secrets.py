@@ -12,11 +12,15 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from kprov.errors import KprovError
+from kprov.exitcodes import ExitCode
 from kprov.site.types import exactly_one
 
 
 class SecretUnavailable(KprovError):
-    """A referenced secret is not there; the message names the reference, never a value."""
+    """A referenced secret is not there; the message names the reference, never a value. A setting of the
+    user's, so exit 3 with invalid site files (exit 1 is kept for kprov's own bugs)."""
+
+    exit_code = ExitCode.INVALID_SITE
 
 
 def secret_refs(value: object) -> list[SecretRef]:

@@ -19,7 +19,7 @@ from kprov import members as members_mod
 from kprov import render
 from kprov import snapshots as record
 from kprov.engine.stage import Session, Stage
-from kprov.errors import InfrastructureError, UsageError
+from kprov.errors import InfrastructureError, NotBuilt, UsageError
 from kprov.nodes import Node
 from kprov.snapshots import Snapshot
 from kprov.stages.infra import check_ready, terraform_inputs
@@ -69,7 +69,7 @@ def check_request(session: Session) -> object:
         raise UsageError(f"snapshot name {name!r}: letters, digits, '.', '_' and '-', at most 63, starting with a "
                          "letter or digit")
     if session.state.finished("infra") is None:
-        raise UsageError(f"site {session.loaded.name} was never brought up: run `kprov up` first")
+        raise NotBuilt(f"site {session.loaded.name} was never brought up: run `kprov up` first")
     if action != "create":
         return find(session, name)
     nodes = capable_nodes(session)

@@ -6,9 +6,12 @@ The run's private data dir lives under ``runs/<timestamp>/`` (0700) so a person 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Collection, Mapping
+import signal
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 from ansible_runner.interface import init_runner
 
 from kprov import inventory
+from kprov.engine import signals
 from kprov.engine.workdir import private_dir, write_atomic
 from kprov.errors import BootstrapError
 from kprov.events import Events
@@ -57,6 +61,53 @@ class PlaybookResult:
             detail = "; ".join(str(f) for f in self.failures[:5])
             raise BootstrapError(f"{self.playbook} failed on {', '.join(hosts)}: {detail} (logs: {self.run_dir})")
         raise BootstrapError(f"{self.playbook} {self.status} (exit code {self.rc}); logs: {self.run_dir}")
+
+
+STOP_GRACE = 15.0
+"""Seconds an interrupted ansible-playbook gets to stop its workers before it is killed."""
+
+
+class _Stop:
+    """ansible-runner's cancel_callback. ansible-runner cancels by SIGKILLing ansible-playbook's process group,
+    but Ansible's workers run in sessions of their own (each calls setsid) and would be left running, with what
+    they started. So the first time it is asked after a signal came, it sends ansible-playbook SIGTERM, which
+    Ansible forwards to every worker, each killing its own process group; only if ansible-playbook is still there
+    ``STOP_GRACE`` seconds later does it tell ansible-runner to kill it."""
+
+    def __init__(self, noted: Callable[[], bool]) -> None:
+        self.noted = noted
+        self.asked: float | None = None
+
+    def __call__(self) -> bool:
+        if not self.noted():
+            return False
+        if self.asked is None:
+            self.asked = time.monotonic()
+            for pid in _children("ansible-playbook"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            return False
+        return time.monotonic() - self.asked > STOP_GRACE
+
+    def __bool__(self) -> bool:
+        return self.noted()
+
+
+def _children(command: str) -> list[int]:
+    """This process's children running ``command`` (ansible-runner spawns ansible-playbook directly)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and command.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 def _message(res: Mapping[str, Any]) -> str:
@@ -122,15 +173,25 @@ def run_playbook(kubespray: Kubespray, playbook: str, *, inventory_file: Path, s
     # ansible-runner points the fact cache at artifacts/<ident>/fact_cache, whatever the environment says, unless
     # told where: then facts.yml's facts are there for the scale.yml --limit that follows (an absolute path).
     facts = private_dir(fact_cache or (run_dir / "facts"))
-    runner = init_runner(
-        private_data_dir=str(private), project_dir=str(project or kubespray.root), playbook=str(path),
-        fact_cache=str(facts.absolute()),
-        inventory=str(inventory_file), extravars=str(varfile) if varfile else None, limit=limit,
-        envvars=env, event_handler=on_event, quiet=True, suppress_env_files=True, ident=playbook.replace("/", "_"),
-    )
-    # ansible-runner copies the whole environment into artifacts/<ident>/command: drop secrets before it runs.
-    runner.config.env = scrub_environment(runner.config.env, secret_env)
-    runner.run()
+    # Ctrl-C and SIGTERM are noted while Ansible runs, and the playbook is stopped the way Ansible stops itself
+    # (see _Stop); then the interruption goes on. Without a cancel_callback of kprov's, ansible-runner would
+    # install its own SIGINT/SIGTERM handlers for good and report a cancel as a failed playbook.
+    with signals.deferred() as noted:
+        cancelled = _Stop(noted)
+        runner = init_runner(
+            private_data_dir=str(private), project_dir=str(project or kubespray.root), playbook=str(path),
+            fact_cache=str(facts.absolute()),
+            inventory=str(inventory_file), extravars=str(varfile) if varfile else None, limit=limit,
+            envvars=env, event_handler=on_event, quiet=True, suppress_env_files=True,
+            ident=playbook.replace("/", "_"), cancel_callback=cancelled, settings={"pexpect_timeout": 1},
+        )
+        # ansible-runner copies the whole environment into artifacts/<ident>/command: drop secrets before it runs.
+        runner.config.env = scrub_environment(runner.config.env, secret_env)
+        try:
+            runner.run()
+        finally:
+            if noted():
+                events.emit(stage, "warning", f"interrupted: {playbook} stopped")
     return PlaybookResult(playbook=playbook, status=runner.status, rc=runner.rc or 0, failures=tuple(failures),
                           stats=runner.stats or {}, run_dir=private)
 

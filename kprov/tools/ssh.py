@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,25 +93,41 @@ class Reach:
 _FATAL = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed", "Permission denied")
 
 
-def probe(config: Path, node: Node) -> tuple[bool, str]:
+def probe(config: Path, node: Node, stop: threading.Event | None = None) -> tuple[bool, str]:
+    """One ``ssh NODE true``; killed at once when ``stop`` is set (the wait was interrupted)."""
+    proc = subprocess.Popen(ssh_argv(config, node, "true"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 30
     try:
-        proc = subprocess.run(ssh_argv(config, node, "true"), capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        return False, "ssh timed out"
-    err = proc.stderr.strip().splitlines()
+        while True:
+            try:
+                _, stderr = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
+                    proc.kill()
+                    proc.communicate()
+                    return False, "ssh timed out" if stop is None or not stop.is_set() else "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = stderr.strip().splitlines()
     return proc.returncode == 0, (err[-1] if err else f"ssh exit code {proc.returncode}")
 
 
 def wait_for(config: Path, nodes: Sequence[Node], timeout: float, events: Events,
-             known_hosts: Path | None = None) -> list[Reach]:
-    """Wait, in parallel, until every node accepts SSH, or raise naming each node that did not."""
+             known_hosts: Path | None = None, *, report_every: float = 10.0) -> list[Reach]:
+    """Wait, in parallel, until every node accepts SSH, or raise naming each node that did not. Says up front how
+    long it waits, and every ``report_every`` seconds which nodes are still missing; Ctrl-C or SIGTERM stops
+    every probe at once."""
+    stop = threading.Event()
 
     def one(node: Node) -> Reach:
         start = time.monotonic()
         error = ""
-        while True:
-            ok, error = probe(config, node)
+        while not stop.is_set():
+            ok, error = probe(config, node, stop)
             took = time.monotonic() - start
             if ok:
                 events.emit(STAGE, "progress", "reachable", host=node.name, seconds=round(took, 2))
@@ -122,10 +139,26 @@ def wait_for(config: Path, nodes: Sequence[Node], timeout: float, events: Events
                 return Reach(node.name, False, took, error)
             if took >= timeout:
                 return Reach(node.name, False, took, error)
-            time.sleep(min(2.0, max(0.2, timeout - took)))
+            stop.wait(min(2.0, max(0.2, timeout - took)))
+        return Reach(node.name, False, time.monotonic() - start, "stopped")
 
+    events.emit(STAGE, "info", f"waiting up to {timeout:.0f} s for SSH on "
+                f"{len(nodes)} node(s)", timeout=timeout)
+    start = time.monotonic()
     with ThreadPoolExecutor(max_workers=min(32, max(1, len(nodes)))) as pool:
-        results = list(pool.map(one, nodes))
+        futures = {pool.submit(one, n): n.name for n in nodes}
+        try:
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=report_every)
+                if pending:
+                    missing = sorted(futures[f] for f in pending)
+                    events.emit(STAGE, "progress", f"still waiting for {', '.join(missing)} "
+                                f"({time.monotonic() - start:.0f} of {timeout:.0f} s)", missing=missing)
+        except BaseException:
+            stop.set()  # the threads kill their ssh and end; the pool's exit waits for them
+            raise
+        results = [f.result() for f in futures]
     failed = [r for r in results if not r.ok]
     for r in failed:
         events.emit(STAGE, "error", f"unreachable: {r.error}", host=r.node)

@@ -11,6 +11,7 @@ Terraform's own diagnostics (file and line) when a command fails. User values ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from kprov.engine.signals import Terminated
 from kprov.errors import InfrastructureError, Interrupted
 from kprov.events import Events, null_events
 
@@ -129,6 +131,7 @@ class Terraform:
         self.extra_env = dict(env or {})
         self.events = events or null_events()
         self.log_dir = log_dir
+        self._version: Version | None = None
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -152,6 +155,15 @@ class Terraform:
         opentofu = "tofu" in Path(path).name
         return Version(text, parts, opentofu)
 
+    def _version_parts(self) -> tuple[int, int, int]:
+        if self._version is None:
+            self._version = self.version()
+        return self._version.parts
+
+    def _opentofu(self) -> bool:
+        self._version_parts()
+        return bool(self._version and self._version.opentofu)
+
     def check_version(self) -> Version:
         v = self.version()
         if not v.opentofu and v.parts < MIN_VERSION:
@@ -166,7 +178,9 @@ class Terraform:
             args.append("-upgrade")
         if not backend:
             args.append("-backend=false")
-        run = self._run(args, json_ui=False, name="init")
+        # -json on init came with Terraform 1.9 (OpenTofu 1.8): with it, a failure's diagnostics arrive whole
+        json_ui = self._version_parts() >= ((1, 8, 0) if self._opentofu() else (1, 9, 0))
+        run = self._run([*args, "-json"] if json_ui else args, json_ui=json_ui, name="init")
         if run.returncode != 0:
             raise TerraformError("init", run.returncode, run.diagnostics, run.stderr)
 
@@ -248,6 +262,7 @@ class Terraform:
         diagnostics: list[Diagnostic] = []
         messages: list[dict[str, Any]] = []
         interrupts = 0
+        terminated = False
         assert proc.stdout is not None and proc.stderr is not None
         lines = _lines(proc.stdout)
         while True:
@@ -255,8 +270,9 @@ class Terraform:
                 line = next(lines, None)
                 if line is None:
                     break
-                if log is not None:
-                    log.write(line if line.endswith("\n") else line + "\n")
+                if log is not None:  # JSON lines, whether Terraform's own or plain text wrapped
+                    text = line.rstrip("\n")
+                    log.write((text if json_ui else json.dumps({"type": "stdout", "@message": text})) + "\n")
                 msg = _parse(line) if json_ui else None
                 if msg is None:
                     continue
@@ -264,19 +280,26 @@ class Terraform:
                 if msg.get("type") == "diagnostic":
                     diagnostics.append(_diagnostic(msg.get("diagnostic", {})))
                 self._event(name, msg)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 interrupts += 1
+                terminated = terminated or isinstance(exc, Terminated)
                 proc.send_signal(signal.SIGINT)
                 self.events.emit(STAGE, "warning", "interrupt: asked Terraform to stop cleanly (again to abort)"
                                  if interrupts == 1 else "second interrupt: Terraform aborts")
         stderr = proc.stderr.read()
         returncode = proc.wait()
         if log is not None:
+            for text in stderr.splitlines():
+                log.write(json.dumps({"type": "stderr", "@message": text}) + "\n")
             log.close()
         if not json_ui:
             diagnostics += _plain_diagnostics(stderr)
         if interrupts:
-            raise Interrupted(f"terraform {name} interrupted; state was saved by Terraform")
+            # Terraform saved its state and exited; what it started and left (a provisioner's command whose shell
+            # it stopped) is still in its process group: end it, so no child outlives kprov
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise Interrupted(f"terraform {name} interrupted; state was saved by Terraform", terminated=terminated)
         return _Run(returncode, diagnostics, messages, stderr)
 
     def _event(self, command: str, msg: dict[str, Any]) -> None:

@@ -56,7 +56,8 @@ def test_plan_through_the_cli_records_the_same_events_it_prints(write_site) -> N
     (run,) = _run_dirs(site.parent / ".kprov" / "lab")
     assert run.name.endswith("-plan")
     recorded = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
-    assert recorded == printed
+    assert recorded == printed[:-1]  # and the process's own last word: the result with its exit code
+    assert (printed[-1]["event"], printed[-1]["data"]) == ("result", {"exit_code": 0, "ok": True})
     assert printed[0]["event"] == "stage_start"
     assert any(e["event"] == "info" and e["data"].get("playbook") == "cluster.yml" for e in printed)
     result = json.loads((run / "result.json").read_text())

@@ -79,11 +79,11 @@ def test_down_refuses_without_a_terminal_or_yes(write_site) -> None:  # type: ig
     assert not (site.parent / ".kprov").exists()
 
 
-def test_kubeconfig_and_verify_before_up_are_usage_errors(write_site) -> None:  # type: ignore[no-untyped-def]
+def test_kubeconfig_and_verify_before_up_say_the_site_was_never_built(write_site) -> None:  # type: ignore[no-untyped-def]
     site = write_site()
     for command in ("kubeconfig", "verify"):
         proc = kprov(command, str(site))
-        assert proc.returncode == ExitCode.USAGE, proc.stderr
+        assert proc.returncode == ExitCode.NOT_BUILT, proc.stderr
         assert "run `kprov up` first" in proc.stderr
 
 

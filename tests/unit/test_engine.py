@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from kprov.commands.base import Command, execute
+from kprov.engine import signals
 from kprov.engine.lock import SiteLock
+from kprov.engine.signals import Terminated
 from kprov.engine.stage import Session, Stage
 from kprov.engine.workdir import Workdir
 from kprov.errors import BootstrapError
@@ -96,19 +98,37 @@ def test_a_failed_stage_records_nothing_and_the_next_run_resumes_there(tmp_path:
     assert log == ["restore a", "run b", "run c"]
 
 
-def test_an_interruption_is_recorded_as_such_and_releases_the_lock(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("interruption", "code", "signal"), [(KeyboardInterrupt(), 130, "SIGINT"),
+                                                               (Terminated(), 143, "SIGTERM")])
+def test_an_interruption_is_recorded_as_such_and_releases_the_lock(tmp_path: Path, interruption: KeyboardInterrupt,
+                                                                   code: int, signal: str) -> None:
     log: list[str] = []
     seen: list[Event] = []
-    stages = [Step("a", log, fail=KeyboardInterrupt())]
+    stages = [Step("a", log, fail=interruption)]
     with pytest.raises(KeyboardInterrupt):
         execute(Command("test", lambda s: stages), _session(tmp_path, seen))
-    assert _kinds(seen) == [("a", "stage_start"), ("a", "stage_failed")]
+    assert _kinds(seen) == [("a", "stage_start"), ("a", "stage_interrupted")]
+    assert seen[-1].data == {"signal": signal}
     (run,) = (tmp_path / "work" / "runs").iterdir()
     assert json.loads((run / "result.json").read_text())["result"] == "interrupted"
-    assert json.loads((run / "result.json").read_text())["exit_code"] == 130
+    assert json.loads((run / "result.json").read_text())["exit_code"] == code
     assert [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()] == [
-        "stage_start", "stage_failed"]
+        "stage_start", "stage_interrupted"]
     SiteLock(tmp_path / "work" / "lock", "next").acquire().release()  # free again
+
+
+def test_signals_deferred_around_a_tool_are_raised_when_it_is_done() -> None:
+    import os  # noqa: PLC0415
+    import signal as sig  # noqa: PLC0415
+
+    with pytest.raises(Terminated), signals.deferred() as noted:
+        assert not noted()
+        os.kill(os.getpid(), sig.SIGTERM)  # noted, not raised: the tool gets to stop its child
+        assert noted()
+    with pytest.raises(KeyboardInterrupt) as raised, signals.deferred():
+        os.kill(os.getpid(), sig.SIGINT)
+    assert not isinstance(raised.value, Terminated)
+    assert sig.getsignal(sig.SIGINT) is sig.default_int_handler  # the handlers are back
 
 
 def test_skip_reasons_are_said_or_silent_and_unfingerprinted_stages_always_run(tmp_path: Path) -> None:
