@@ -100,14 +100,44 @@ def render(site_file: Path | str, *, workdir: Path | None = None, events: Events
     return root
 
 
-def plan(site_file: Path | str, *, workdir: Path | None = None, events: Events | None = None) -> PlanResult:
-    """What Terraform would change and which Kubespray playbook would run; changes nothing."""
+def plan(site_file: Path | str, *, out: Path | str | None = None, workdir: Path | None = None,
+         events: Events | None = None) -> PlanResult:
+    """What Terraform would change and which Kubespray playbook would run; changes nothing but ``out``, where a
+    plan file for :func:`apply` is written (:mod:`kprov.planfile`)."""
     from kprov.commands.base import execute
     from kprov.commands.plan import PLAN
 
-    outcomes = execute(PLAN, _session(site_file, "plan", workdir=workdir, events=events))
+    outcomes = execute(PLAN, _session(site_file, "plan", workdir=workdir, events=events,
+                                      out=Path(out) if out is not None else None))
     result: PlanResult = outcomes[-1].result
     return result
+
+
+def apply(plan_file: Path | str, *, workdir: Path | None = None, events: Events | None = None) -> list[StageOutcome]:
+    """Apply the Terraform part of a plan file exactly as reviewed (its site file is found relative to it);
+    refused when anything it was made from changed since."""
+    from kprov import planfile
+    from kprov.commands import apply as apply_command
+    from kprov.commands.base import execute
+
+    path = Path(plan_file)
+    doc = planfile.read(path)
+    session = _session(planfile.site_path(path, doc), "apply", workdir=workdir, events=events, plan=doc,
+                       plan_file=str(path), planned_changes=doc.changes)
+    outcomes: list[StageOutcome] = execute(apply_command.APPLY, session, finish=apply_command.finish)
+    return outcomes
+
+
+def bootstrap(site_file: Path | str, *, workdir: Path | None = None,
+              events: Events | None = None) -> list[StageOutcome]:
+    """The Kubespray part of `up` on machines Terraform made (after :func:`apply`: only the steps its plan
+    listed): SSH wait, preflight, Kubespray, kubeconfig."""
+    from kprov.commands import up as up_command
+    from kprov.commands.base import execute
+
+    outcomes: list[StageOutcome] = execute(up_command.BOOTSTRAP, _session(site_file, "bootstrap", workdir=workdir,
+                                                                            events=events))
+    return outcomes
 
 
 def up(site_file: Path | str, *, force: bool = False, workdir: Path | None = None,

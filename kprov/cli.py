@@ -165,10 +165,28 @@ def render(opts: Options, site_file: Path) -> None:
 
 @cli.command()
 @site_argument
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a plan file that `kprov apply` applies exactly as shown (no secret in it).")
 @click.pass_obj
-def plan(opts: Options, site_file: Path) -> None:
+def plan(opts: Options, site_file: Path, out: Path | None) -> None:
     """Show what Terraform would change and which Kubespray playbook would run."""
-    api.plan(site_file, workdir=opts.workdir, events=opts.events)
+    api.plan(site_file, out=out, workdir=opts.workdir, events=opts.events)
+
+
+@cli.command()
+@click.argument("plan_file", type=click.Path(path_type=Path))
+@click.pass_obj
+def apply(opts: Options, plan_file: Path) -> None:
+    """Apply the Terraform part of PLAN_FILE exactly as reviewed; refused if anything changed since."""
+    api.apply(plan_file, workdir=opts.workdir, events=opts.events)
+
+
+@cli.command()
+@site_argument
+@click.pass_obj
+def bootstrap(opts: Options, site_file: Path) -> None:
+    """Kubespray on the machines Terraform made: SSH wait, preflight, playbooks, kubeconfig."""
+    api.bootstrap(site_file, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()

@@ -20,13 +20,27 @@ from kprov.stages.ssh import Ssh
 from kprov.stages.verify import Verify
 
 
-def stages(session: Session) -> list[Stage]:
+def before_infra(session: Session) -> list[Stage]:
+    """The stages the site's targets need before Terraform (bare metal: its PXE servers), each once."""
     before: dict[str, Stage] = {}
     for target in session.targets_used():
         for stage in target.stages_before_infra(session.loaded):
             before.setdefault(stage.name, stage)
-    return [*before.values(), Remove(), Infra(), Inventory(), Ssh(), Preflight(), Bootstrap(), Kubeconfig(),
-            Verify()]
+    return list(before.values())
+
+
+def machines(session: Session) -> list[Stage]:
+    """The Terraform part of `up` (`kprov apply` runs it from a plan file)."""
+    return [*before_infra(session), Remove(), Infra(), Inventory()]
+
+
+def kubernetes(session: Session) -> list[Stage]:
+    """The Kubespray part of `up` (`kprov bootstrap` runs it on its own)."""
+    return [Ssh(), Preflight(), Bootstrap(), Kubeconfig()]
+
+
+def stages(session: Session) -> list[Stage]:
+    return [*machines(session), *kubernetes(session), Verify()]
 
 
 def acceptable(session: Session) -> object:
@@ -37,6 +51,20 @@ def acceptable(session: Session) -> object:
 
 
 UP = Command("up", stages, requires=acceptable)
+
+
+def built(session: Session) -> object:
+    """Terraform made the machines (`kprov apply` or `up` ran): else exit 8."""
+    from kprov.errors import NotBuilt  # noqa: PLC0415
+
+    context = acceptable(session)
+    if session.state.finished("infra") is None:
+        raise NotBuilt(f"site {session.loaded.name} has no machines yet: `kprov apply PLAN` (or `kprov up`) first")
+    session.nodes = session.known_nodes()
+    return context
+
+
+BOOTSTRAP = Command("bootstrap", kubernetes, requires=built)
 
 
 def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]:

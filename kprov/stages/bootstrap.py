@@ -5,11 +5,12 @@ stay or to what applies to all, go through ``cluster.yml``; a change that only r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
 
-from kprov import impact, inventory
+from kprov import impact, inventory, planfile
 from kprov import members as members_mod
 from kprov.engine.fingerprint import file_digest, fingerprint
 from kprov.engine.stage import Session, Stage
@@ -64,6 +65,10 @@ def steps(session: Session, hosts: dict[str, str]) -> list[Step]:
     return [s for s in assessed.steps if s.when == "after"]
 
 
+def _listing(steps: list[tuple[str, list[str]]]) -> str:
+    return ", ".join(p + (f" --limit {','.join(limit)}" if limit else "") for p, limit in steps) or "no playbook"
+
+
 class Bootstrap(Stage):
     name = "bootstrap"
 
@@ -81,6 +86,14 @@ class Bootstrap(Stage):
         wd = session.workdir
         hosts = host_digests(yaml.safe_load((wd.inventory / "hosts.yaml").read_text()))
         todo = steps(session, hosts)
+        reviewed = wd.root / planfile.REVIEWED_STEPS
+        if session.command == "bootstrap" and reviewed.is_file():  # after `kprov apply PLAN`: only what it lists
+            want = [(s["playbook"], list(s["limit"])) for s in json.loads(reviewed.read_text())]
+            have = [(s.playbook, list(s.limit)) for s in todo]
+            if want != have:
+                raise planfile.PlanFileError(
+                    f"Kubespray would run {_listing(have)}, the reviewed plan lists {_listing(want)}: make a new plan "
+                    "(the nodes changed since)")
         results = []
         for step in todo:
             session.events.emit(self.name, "info", f"{step.playbook}" + (f" --limit {','.join(step.limit)}"
@@ -101,6 +114,7 @@ class Bootstrap(Stage):
         members_mod.write(wd.members_file, members_mod.Record(
             settings=settings_digest(session), version=session.site.kubernetes.version,
             members=tuple(members_mod.of(ordered, hosts))))
+        reviewed.unlink(missing_ok=True)  # done (or superseded by `up`)
         return results
 
     def done_message(self, result: list[PlaybookResult]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kprov import impact, render, snapshots
+from kprov import impact, planfile, render, snapshots
 from kprov import nodes as nodes_mod
 from kprov.engine.fingerprint import file_digest
 from kprov.engine.stage import Session, Stage
@@ -103,6 +103,14 @@ class Infra(Stage):
         with transient_plan(session.run_dir) as plan_file:
             plan = tf.plan(out=plan_file, replace=again)
             impact.refuse(impact.of_site(session, remade_in(plan, session.spec_order())))
+            reviewed = session.options.get("planned_changes")
+            if reviewed is not None:  # `kprov apply PLAN`: exactly the reviewed change set, or nothing
+                differ = planfile.differences(reviewed, planfile.changes_of(tf.show_plan(plan_file)
+                                                                            if plan.changes else {}))
+                if differ:
+                    raise planfile.PlanFileError(
+                        f"Terraform now plans otherwise than the reviewed plan for {', '.join(differ[:5])}"
+                        f"{' and more' if len(differ) > 5 else ''}; nothing applied: make a new plan")
             if plan.changes:
                 applied = tf.apply(plan_file).summary
                 session.events.emit(self.name, "info", f"applied: {applied}")

@@ -5,14 +5,37 @@ attribute forces it, etcd and control-plane counts before and after, and what kp
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from kprov import drain, impact, render
+from kprov import drain, impact, planfile, render
 from kprov.engine.stage import Session, Stage
 from kprov.errors import KprovError
 from kprov.impact import Step
+from kprov.site.secrets import secret_refs
 from kprov.stages.bootstrap import settings_change
 from kprov.stages.infra import remade_in
 from kprov.tools.terraform import PlanResult, transient_plan
+
+
+def made(session: Session, plan_path: Path) -> planfile.Made:
+    """What a plan made now is made from (see :mod:`kprov.planfile`)."""
+    lineage, serial = session.terraform_initialized().state_identity()
+    return planfile.Made(
+        site_file=planfile.relative_site(plan_path, session.loaded.source),
+        site_digest=planfile.file_digest(session.loaded.source),
+        terraform_tree=planfile.tree_digest(session.workdir.terraform), kubespray=session.kubespray().commit(),
+        state_lineage=lineage, state_serial=serial)
+
+
+def resolved_secrets(session: Session) -> list[str]:
+    """The values of the site's secrets that can be read here (to keep them out of a plan file)."""
+    values = []
+    for ref in secret_refs(session.site):
+        try:
+            values.append(ref.resolve(session.loaded.base_dir))
+        except KprovError:
+            continue
+    return values
 
 
 class Plan(Stage):
@@ -26,7 +49,9 @@ class Plan(Stage):
         tf = session.terraform_initialized()
         with transient_plan(session.workdir.terraform) as plan_file:
             result = tf.plan(out=plan_file)
-            reasons = tf.replace_reasons(plan_file) if result.changes else {}
+            show = tf.show_plan(plan_file) if result.changes else {}
+            reasons = tf.replace_reasons(plan_file, show) if result.changes else {}
+        changes = planfile.changes_of(show)
         ev = session.events
         rows = [[c.address, c.action, ", ".join(reasons.get(c.address, []))] for c in result.planned]
         if rows:
@@ -58,8 +83,16 @@ class Plan(Stage):
         budgets = drain.blockers(session, [c.node for c in assessed.nodes if c.action == "leave"])
         for warning in budgets.warnings():
             ev.emit(self.name, "warning", warning)
-        ev.emit(self.name, "impact", "", impact={**assessed.document(), "forced_by": forced,
-                                                 "drain": budgets.as_dict(), "settings": settings})
+        document = {**assessed.document(), "forced_by": forced, "drain": budgets.as_dict(), "settings": settings}
+        ev.emit(self.name, "impact", "", impact=document)
+        out = session.options.get("out")
+        if out is not None:
+            path = Path(str(out))
+            planfile.write(path, planfile.PlanDocument(
+                format=planfile.FORMAT, site=session.loaded.name, made=made(session, path), changes=changes,
+                kubespray_steps=document["steps"], impact=document), resolved_secrets(session))
+            ev.emit(self.name, "info", f"plan written to {path}: `kprov apply {path}` applies exactly it",
+                    plan_file=str(path))
         return result
 
     def _settings(self, session: Session) -> list[str]:

@@ -224,16 +224,34 @@ class Terraform:
             raise TerraformError("state list", proc.returncode, [], proc.stderr)
         return [line for line in proc.stdout.splitlines() if line.strip()]
 
-    def replace_reasons(self, plan_file: Path) -> dict[str, list[str]]:
-        """Per resource the plan replaces, the attributes that force it (``terraform show -json``'s
-        ``replace_paths``, as ``a.b``); "tainted" or "requested" when no attribute does. Read in memory only: the
-        plan's JSON holds variable values."""
+    def show_plan(self, plan_file: Path) -> dict[str, Any]:
+        """``terraform show -json PLAN``. Kept in memory only: it holds variable values, credentials included."""
         proc = subprocess.run([self.binary, "show", "-json", "-no-color", str(plan_file)], cwd=self.workdir,
                               env=self._env(), capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise TerraformError("show", proc.returncode, [], proc.stderr)
+        data: dict[str, Any] = json.loads(proc.stdout or "{}")
+        return data
+
+    def state_identity(self) -> tuple[str | None, int | None]:
+        """The state's lineage and serial (``terraform state pull``; whatever the backend); None, None before
+        the first apply."""
+        proc = subprocess.run([self.binary, "state", "pull"], cwd=self.workdir, env=self._env(), capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise TerraformError("state pull", proc.returncode, _plain_diagnostics(proc.stderr), proc.stderr)
+        try:
+            state = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        except ValueError:
+            state = {}
+        serial = state.get("serial")
+        return state.get("lineage"), int(serial) if serial is not None else None
+
+    def replace_reasons(self, plan_file: Path, show: dict[str, Any] | None = None) -> dict[str, list[str]]:
+        """Per resource the plan replaces, the attributes that force it (``terraform show -json``'s
+        ``replace_paths``, as ``a.b``); "tainted" or "requested" when no attribute does."""
         out: dict[str, list[str]] = {}
-        for rc in json.loads(proc.stdout or "{}").get("resource_changes", []):
+        for rc in (show if show is not None else self.show_plan(plan_file)).get("resource_changes", []):
             change = rc.get("change", {})
             if {"delete", "create"} <= set(change.get("actions", [])):
                 paths = [".".join(str(p) for p in path) for path in change.get("replace_paths") or []]

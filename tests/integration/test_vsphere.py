@@ -247,3 +247,26 @@ def test_vm_snapshots_are_made_by_terraform_and_reverted_through_vcenter(
     proc, _ = _kprov(env, "down", "--yes", "--skip-reset", str(site))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _vcenter_vms(vcsim_server, ["cp-1"]) == {}
+
+
+def test_a_plan_file_holds_no_credential(tmp_path: Path, tf_config: Path, vcsim_server: str) -> None:
+    """Terraform's own saved plan and `show -json` hold the vCenter password (it reaches Terraform as a variable);
+    kprov's plan file, an artifact people download, must not."""
+    site = _vcsim_site(tmp_path, vcsim_server, count=1, anti_affinity=False)
+    data = yaml.safe_load(site.read_text())
+    data["kubernetes"]["kubespray"] = {"path": str(Path(__file__).resolve().parents[1] / "kubespray_standin")}
+    site.write_text(yaml.safe_dump(data, sort_keys=False))
+    env = {**os.environ, "SIM_VC_USER": "user", "SIM_VC_PASSWORD": "pass", "TF_CLI_CONFIG_FILE": str(tf_config)}
+    proc, _ = _kprov(env, "plan", str(site), "--out", str(tmp_path / "site.plan"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "site.plan").read_text())
+    assert any(c["address"].endswith('vsphere_virtual_machine.node["cp-1"]') for c in doc["changes"])
+
+    def strings(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [s for k, v in value.items() for s in [k, *strings(v)]]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    assert "pass" not in strings(doc) and "user" not in strings(doc)
