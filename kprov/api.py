@@ -324,9 +324,13 @@ def doctor(site_file: Path | str | None = None, *, fix: bool = False, image: Pat
     return doctor_command.run(load(site_file) if site_file is not None else None, events or null_events(), inputs)
 
 
-def schema(*, impact: bool = False) -> dict[str, Any]:
+def schema(*, impact: bool = False, events: bool = False) -> dict[str, Any]:
     """The site file's JSON Schema, every registered target's provider and pool models included; with ``impact``,
-    the schema of ``kprov plan``'s impact document instead."""
+    the schema of ``kprov plan``'s impact document instead; with ``events``, that of one event."""
+    if events:
+        from kprov.eventschema import json_schema
+
+        return json_schema()
     if impact:
         from kprov.impact import ImpactDocument
 

@@ -103,9 +103,14 @@ class _Choices(click.Choice):  # type: ignore[type-arg]
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
               help="Site workdir (default: .kprov/<site> next to the site file).")
 @click.option("--verbose", "-v", is_flag=True, help="Show every task and check as it happens.")
+@click.option("--lock-timeout", type=click.IntRange(0, 86400), metavar="SECONDS",
+              help="How long Terraform waits for a state lock another process holds, then fails naming it "
+                   "(default 60; also KPROV_LOCK_TIMEOUT).")
 @click.pass_context
-def cli(ctx: click.Context, output: str, workdir: Path | None, verbose: bool) -> None:
+def cli(ctx: click.Context, output: str, workdir: Path | None, verbose: bool, lock_timeout: int | None) -> None:
     """Provision Kubernetes sites: machines with Terraform, Kubernetes with Kubespray, proof with testinfra."""
+    if lock_timeout is not None:
+        os.environ["KPROV_LOCK_TIMEOUT"] = str(lock_timeout)  # what kprov.tools.terraform reads
     ctx.obj = Options(output, workdir, verbose)
 
 
@@ -150,9 +155,10 @@ def doctor(opts: Options, site_file: Path | None, fix: bool, image: Path | None)
 
 @cli.command()
 @click.option("--impact", is_flag=True, help="The schema of `kprov plan`'s impact document instead.")
-def schema(impact: bool) -> None:
+@click.option("--events", is_flag=True, help="The schema of one event of `--output json` instead.")
+def schema(impact: bool, events: bool) -> None:
     """Print the site file's JSON Schema (for editors)."""
-    click.echo(json.dumps(api.schema(impact=impact), indent=2))
+    click.echo(json.dumps(api.schema(impact=impact, events=events), indent=2))
 
 
 @cli.command()

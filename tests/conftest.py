@@ -94,3 +94,33 @@ def lock_held_by_another_process(path: Path, command: str = "up") -> Iterator[in
     finally:
         holder.kill()
         holder.wait()
+
+
+def invalid_events(root: Path, name: str = "events.jsonl") -> list[str]:
+    """Every recorded event under ``root`` (in files called ``name``: the runs' ``events.jsonl``) that is not a
+    valid event of the documented format, as ``file:line: why``."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from kprov.eventschema import EventDocument  # noqa: PLC0415
+
+    bad = []
+    for log in root.rglob(name):
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            try:
+                EventDocument.model_validate_json(line)
+            except ValidationError as exc:
+                bad.append(f"{log}:{number}: {exc.errors()[0]['msg']}: {line[:200]}")
+    return bad
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every event the suite's kprov runs recorded must fit docs/event.schema.json: a run of the suite whose
+    events do not fails, listing them."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or session.testscollected == 0:
+        return
+    bad = invalid_events(factory.getbasetemp())
+    if bad:
+        sys.stderr.write(f"\n{len(bad)} recorded event(s) do not fit docs/event.schema.json:\n" + "\n".join(bad[:20])
+                         + "\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

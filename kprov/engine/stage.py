@@ -118,7 +118,7 @@ class Session:
         """:meth:`terraform` after checking its version and running ``terraform init`` on the rendered root."""
         tf = self.terraform()
         tf.check_version()
-        tf.init()
+        tf.init(backend_config=self.site.state.backend_config(self.loaded.name))
         return tf
 
 

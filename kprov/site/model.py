@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -131,40 +131,109 @@ class Network(Strict):
 
 
 class StateBackend(Strict):
-    """Where Terraform keeps state. ``http`` is GitLab's managed state (or any Terraform http backend); its
-    settings reach Terraform as ``TF_HTTP_*`` environment variables, never in a file or argv."""
+    """Where Terraform keeps state, and how it is locked against a second writer.
 
-    backend: Literal["local", "http"] = "local"
+    ``local``: in the workdir (one machine; kprov's own lock covers it). ``http``: GitLab's managed state or any
+    Terraform http backend (locking when ``lock_address`` is given). ``s3``: an S3 bucket, AWS or any S3-compatible
+    server (``endpoint``, ``path_style``), locked by an S3 lock file (``lock: lockfile``, needs conditional writes)
+    or a DynamoDB table (``lock: dynamodb``). ``pg``: a PostgreSQL database (``address``: a connection URL without
+    the password), locked by advisory locks. Secrets reach Terraform as environment variables only; the other
+    settings as ``-backend-config`` arguments of ``terraform init``."""
+
+    backend: Literal["local", "http", "s3", "pg"] = "local"
     address: str | None = None
+    """http: the state URL. pg: ``postgres://USER@HOST:PORT/DB?sslmode=...`` (the password goes in ``password``)."""
     lock_address: str | None = None
     unlock_address: str | None = None
     username: str | None = None
     password: SecretRef | None = None
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    """s3: the state object's key (default ``kprov/<site>/terraform.tfstate``)."""
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")] = "us-east-1"
+    endpoint: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    """s3: an S3-compatible server's URL (MinIO, Ceph, ...); AWS itself when not given."""
+    path_style: bool = False
+    access_key: SecretRef | None = None
+    secret_key: SecretRef | None = None
+    lock: Literal["lockfile", "dynamodb"] = "lockfile"
+    dynamodb_table: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] | None = None
+    schema_name: Identifier | None = None
+    """pg: the database schema holding the state (default ``kprov_<site>``)."""
+
+    FIELDS: ClassVar[dict[str, set[str]]] = {
+        "local": set(),
+        "http": {"address", "lock_address", "unlock_address", "username", "password"},
+        "s3": {"bucket", "key", "region", "endpoint", "path_style", "access_key", "secret_key", "lock",
+               "dynamodb_table"},
+        "pg": {"address", "username", "password", "schema_name"},
+    }
 
     @model_validator(mode="after")
-    def _http_needs_address(self) -> Self:
-        if self.backend == "http" and not self.address:
-            raise ValueError("the http backend needs 'address'")
-        if self.backend == "local" and (self.address or self.password or self.username):
-            raise ValueError("address, username and password apply to backend: http only")
+    def _fields_of_the_backend(self) -> Self:
+        wrong = sorted(self.model_fields_set - self.FIELDS[self.backend] - {"backend"})
+        if wrong:
+            owners = {f: sorted(b for b, fs in self.FIELDS.items() if f in fs) for f in wrong}
+            raise ValueError("; ".join(f"'{f}' applies to backend: {' or '.join(owners[f])} only" for f in wrong))
+        if self.backend in ("http", "pg") and not self.address:
+            raise ValueError(f"the {self.backend} backend needs 'address'")
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("the s3 backend needs 'bucket'")
+        if self.backend == "s3" and (self.lock == "dynamodb") != (self.dynamodb_table is not None):
+            raise ValueError("'lock: dynamodb' and 'dynamodb_table' go together")
+        if self.backend == "s3" and (self.access_key is None) != (self.secret_key is None):
+            raise ValueError("give both 'access_key' and 'secret_key', or neither (then the AWS environment's)")
         return self
 
     def environment(self, base: Path) -> dict[str, str]:
-        """Backend settings as Terraform reads them from the environment."""
-        if self.backend != "http":
-            return {}
-        env = {"TF_HTTP_ADDRESS": self.address or ""}
-        if self.lock_address:
-            env["TF_HTTP_LOCK_ADDRESS"] = self.lock_address
-            env["TF_HTTP_LOCK_METHOD"] = "POST"
-        if self.unlock_address:
-            env["TF_HTTP_UNLOCK_ADDRESS"] = self.unlock_address
-            env["TF_HTTP_UNLOCK_METHOD"] = "DELETE"
-        if self.username:
-            env["TF_HTTP_USERNAME"] = self.username
-        if self.password is not None:
-            env["TF_HTTP_PASSWORD"] = self.password.resolve(base)
+        """Backend settings as Terraform reads them from the environment: every secret, and whatever else it
+        reads there."""
+        env: dict[str, str] = {}
+        if self.backend == "http":
+            env["TF_HTTP_ADDRESS"] = self.address or ""
+            if self.lock_address:
+                env["TF_HTTP_LOCK_ADDRESS"] = self.lock_address
+                env["TF_HTTP_LOCK_METHOD"] = "POST"
+            if self.unlock_address:
+                env["TF_HTTP_UNLOCK_ADDRESS"] = self.unlock_address
+                env["TF_HTTP_UNLOCK_METHOD"] = "DELETE"
+            if self.username:
+                env["TF_HTTP_USERNAME"] = self.username
+            if self.password is not None:
+                env["TF_HTTP_PASSWORD"] = self.password.resolve(base)
+        elif self.backend == "s3":
+            if self.access_key is not None and self.secret_key is not None:
+                env["AWS_ACCESS_KEY_ID"] = self.access_key.resolve(base)
+                env["AWS_SECRET_ACCESS_KEY"] = self.secret_key.resolve(base)
+            if self.endpoint:
+                env["AWS_ENDPOINT_URL_S3"] = self.endpoint
+                env["AWS_ENDPOINT_URL_DYNAMODB"] = self.endpoint
+        elif self.backend == "pg":
+            env["PG_CONN_STR"] = self.address or ""
+            if self.username:
+                env["PGUSER"] = self.username
+            if self.password is not None:
+                env["PGPASSWORD"] = self.password.resolve(base)
         return env
+
+    def backend_config(self, site: str) -> dict[str, str]:
+        """The settings ``terraform init`` gets as ``-backend-config=KEY=VALUE`` (no secret among them)."""
+        if self.backend == "s3":
+            config = {"bucket": self.bucket or "", "key": self.key or f"kprov/{site}/terraform.tfstate",
+                      "region": self.region, "encrypt": "true"}
+            if self.lock == "dynamodb":
+                config["dynamodb_table"] = self.dynamodb_table or ""
+            else:
+                config["use_lockfile"] = "true"
+            if self.path_style:
+                config["use_path_style"] = "true"
+            if self.endpoint:  # not AWS: no STS, no EC2 metadata, no AWS region list
+                config.update(skip_credentials_validation="true", skip_requesting_account_id="true",
+                              skip_metadata_api_check="true", skip_region_validation="true")
+            return config
+        if self.backend == "pg":
+            return {"schema_name": self.schema_name or f"kprov_{site.replace('-', '_')}"}
+        return {}
 
 
 class Site(Strict):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kprov.engine.signals import Terminated
-from kprov.errors import InfrastructureError, Interrupted
+from kprov.errors import InfrastructureError, Interrupted, KprovError, LockHeld
 from kprov.events import Events, null_events
 
 MIN_VERSION = (1, 5, 0)
@@ -102,6 +102,24 @@ class TerraformError(InfrastructureError):
         super().__init__(f"terraform {command} failed: {reason}")
 
 
+class StateLocked(LockHeld):
+    """Another process holds the Terraform state's lock (another pipeline on the same site's remote state)."""
+
+
+def _error(command: str, run: _Run) -> KprovError:
+    """The typed error of a failed command: a held state lock names its holder (exit 7)."""
+    for d in run.diagnostics:
+        if d.summary.startswith("Error acquiring the state lock"):
+            info = dict(re.findall(r"^\s*(ID|Path|Operation|Who|Created):\s*(.+?)\s*$", d.detail, re.M))
+            holder = ", ".join(f"{k.lower()} {info[k]}" for k in ("Who", "Operation", "Created") if k in info)
+            if not holder:
+                holder = (d.detail.strip().splitlines() or ["unknown"])[0]
+            lock_id = f", lock ID {info['ID']}" if "ID" in info else ""
+            return StateLocked(f"terraform {command}: the Terraform state is locked by another process ({holder}"
+                               f"{lock_id}); waited {os.environ.get('KPROV_LOCK_TIMEOUT', '60')} s (--lock-timeout)")
+    return TerraformError(command, run.returncode, run.diagnostics, run.stderr)
+
+
 @dataclass
 class _Run:
     returncode: int
@@ -132,6 +150,8 @@ class Terraform:
         self.events = events or null_events()
         self.log_dir = log_dir
         self._version: Version | None = None
+        self.lock_timeout = int(os.environ.get("KPROV_LOCK_TIMEOUT", "60"))
+        """Seconds Terraform waits for a state lock another process holds (``--lock-timeout``)."""
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -172,8 +192,11 @@ class Terraform:
 
     # -- commands -------------------------------------------------------------------------------------------
 
-    def init(self, *, upgrade: bool = False, backend: bool = True) -> None:
+    def init(self, *, upgrade: bool = False, backend: bool = True,
+             backend_config: Mapping[str, str] | None = None) -> None:
+        """``backend_config``: the backend's settings, as ``-backend-config=KEY=VALUE`` (never a secret)."""
         args = ["init", "-input=false", "-no-color"]
+        args += [f"-backend-config={k}={v}" for k, v in (backend_config or {}).items()] if backend else []
         if upgrade:
             args.append("-upgrade")
         if not backend:
@@ -182,11 +205,11 @@ class Terraform:
         json_ui = self._version_parts() >= ((1, 8, 0) if self._opentofu() else (1, 9, 0))
         run = self._run([*args, "-json"] if json_ui else args, json_ui=json_ui, name="init")
         if run.returncode != 0:
-            raise TerraformError("init", run.returncode, run.diagnostics, run.stderr)
+            raise _error("init", run)
 
     def plan(self, *, out: Path | None = None, destroy: bool = False, replace: Sequence[str] = ()) -> PlanResult:
         """``replace``: resource addresses to make again even if nothing about them changed (``-replace``)."""
-        args = ["plan", "-json", "-input=false", "-detailed-exitcode", "-lock-timeout=60s"]
+        args = ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}s"]
         args += [f"-replace={address}" for address in replace]
         if destroy:
             args.append("-destroy")
@@ -194,7 +217,7 @@ class Terraform:
             args.append(f"-out={out}")
         run = self._run(args, name="plan")
         if run.returncode not in (0, 2):
-            raise TerraformError("plan", run.returncode, run.diagnostics, run.stderr)
+            raise _error("plan", run)
         summary = _summary(run.messages)
         planned = tuple(
             PlannedChange(m["change"]["resource"]["addr"], m["change"]["action"])
@@ -203,17 +226,18 @@ class Terraform:
         return PlanResult(changes=run.returncode == 2, summary=summary, planned=planned, plan_file=out)
 
     def apply(self, plan_file: Path | None = None) -> ApplyResult:
-        args = ["apply", "-json", "-input=false", "-lock-timeout=60s"]
+        args = ["apply", "-json", "-input=false", f"-lock-timeout={self.lock_timeout}s"]
         args += [str(plan_file)] if plan_file is not None else ["-auto-approve"]
         run = self._run(args, name="apply")
         if run.returncode != 0:
-            raise TerraformError("apply", run.returncode, run.diagnostics, run.stderr)
+            raise _error("apply", run)
         return ApplyResult(_summary(run.messages), _outputs(run.messages))
 
     def destroy(self) -> ApplyResult:
-        run = self._run(["destroy", "-json", "-input=false", "-auto-approve", "-lock-timeout=60s"], name="destroy")
+        run = self._run(["destroy", "-json", "-input=false", "-auto-approve", f"-lock-timeout={self.lock_timeout}s"],
+                        name="destroy")
         if run.returncode != 0:
-            raise TerraformError("destroy", run.returncode, run.diagnostics, run.stderr)
+            raise _error("destroy", run)
         return ApplyResult(_summary(run.messages))
 
     def state_list(self) -> list[str]:

@@ -4,10 +4,7 @@ and is written nowhere."""
 
 from __future__ import annotations
 
-import base64
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,67 +15,16 @@ from kprov.engine.workdir import Workdir
 from kprov.events import Events
 from kprov.render import render
 from kprov.site.load import load_site
+from tests import remote_state
 from tests.conftest import site_data
 
 PASSWORD = "state-pw-5be1c0"
 
 
-class _Backend(BaseHTTPRequestHandler):
-    store: dict[str, Any]
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _auth(self) -> bool:
-        want = "Basic " + base64.b64encode(f"ci:{PASSWORD}".encode()).decode()
-        ok = self.headers.get("Authorization") == want
-        self.store["auth"].append(ok)
-        if not ok:
-            self.send_response(401)
-            self.end_headers()
-        return ok
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def do_GET(self) -> None:
-        if not self._auth():
-            return
-        state = self.store.get("state")
-        self.send_response(200 if state else 404)
-        self.end_headers()
-        if state:
-            self.wfile.write(state)
-
-    def do_POST(self) -> None:
-        if not self._auth():
-            return
-        body = self._body()
-        if self.path.endswith("/lock"):
-            self.store["locks"] += 1
-        else:
-            self.store["state"] = body
-        self.send_response(200)
-        self.end_headers()
-
-    def do_DELETE(self) -> None:
-        if not self._auth():
-            return
-        self._body()
-        self.store["unlocks"] += 1
-        self.send_response(200)
-        self.end_headers()
-
-
 @pytest.fixture
 def backend() -> Iterator[tuple[str, dict[str, Any]]]:
-    store: dict[str, Any] = {"state": None, "locks": 0, "unlocks": 0, "auth": []}
-    handler = type("Handler", (_Backend,), {"store": store})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/state/lab", store
-    server.shutdown()
+    with remote_state.http_state("ci", PASSWORD) as served:
+        yield served
 
 
 def test_state_goes_to_the_http_backend_with_a_password_from_env(write_site, backend, monkeypatch) -> None:  # type: ignore[no-untyped-def]
