@@ -53,8 +53,9 @@ def _repository(root: Path, lab: Lab, state_url: str) -> Path:
     (repo / "site.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
     key = (repo / "key-for-the-lab")
     shutil.copy(lab.ssh_private_key, key)  # (a real project keeps it in a File variable, KPROV_SSH_KEY)
-    for argv in (["init", "-q", "-b", "main"], ["remote", "add", "origin", "https://gitlab.example.com/ops/site.git"],
-                 ["add", "-A"], ["-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-q", "-m", "site"]):
+    origin = "https://gitlab.example.com/ops/site.git"
+    for argv in (["init", "-q", "-b", "main"], ["remote", "add", "origin", origin], ["add", "-A"],
+                 ["-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-q", "-m", "site"]):
         subprocess.run(["git", *argv], cwd=repo, check=True)
     return repo
 
