@@ -20,12 +20,17 @@ from kprov import __version__, api
 from kprov.errors import KprovError, SiteError
 from kprov.events import Events, HumanSink, JsonSink, json_requested
 from kprov.exitcodes import ExitCode
+from kprov.junit import JUnitSink
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 _JSON: JsonSink | None = None
 """The process's JSON sink when ``--output json`` was asked for anywhere on the command line (see :func:`main`)."""
+
+
+_JUNIT: JUnitSink | None = None
+"""The process's JUnit report when a subcommand got ``--junit FILE`` (written by :func:`main` at exit)."""
 
 
 class Options:
@@ -44,6 +49,8 @@ class Options:
             sinks: list[Any] = [HumanSink(verbose=self.verbose, reports=sys.stdout if self.output == "human" else None)]
             if self.output == "json":
                 sinks.append(_JSON if _JSON is not None else JsonSink())
+            if _JUNIT is not None:
+                sinks.append(_JUNIT)
             self._events = Events(sinks)
         return self._events
 
@@ -60,8 +67,16 @@ class KprovCommand(click.Command):
             click.Option(["--verbose", "-v", "sub_verbose"], is_flag=True, default=False,
                          help="Show every task and check as it happens."),
         ]
+        if not any(p.name == "junit" for p in self.params):  # (verify writes its own, a case per check)
+            self.params.append(click.Option(
+                ["--junit", "sub_junit"], type=click.Path(path_type=Path, dir_okay=False), default=None,
+                help="Also write a JUnit report: a test case per stage and per node it acted on."))
 
     def invoke(self, ctx: click.Context) -> Any:
+        global _JUNIT  # noqa: PLW0603 - one report per process, written by main() once the exit code is known
+        junit = ctx.params.pop("sub_junit", None)
+        if junit is not None:
+            _JUNIT = JUnitSink(junit, ctx.command_path.removeprefix("kprov ").replace(" ", "-"))
         output, verbose = ctx.params.pop("sub_output", None), ctx.params.pop("sub_verbose", False)
         opts = ctx.find_object(Options)
         if opts is not None:
@@ -388,7 +403,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=args, prog_name="kprov", standalone_mode=False)
     except (Exception, KeyboardInterrupt) as exc:
-        sys.exit(exit_for(exc, _JSON))
+        code = exit_for(exc, _JSON)
+        if _JUNIT is not None:
+            _JUNIT.finish(code, str(exc).splitlines() or [type(exc).__name__])
+        sys.exit(code)
     if _JSON is not None:
         _JSON.finish(0)
+    if _JUNIT is not None:
+        _JUNIT.finish(0, [])
     sys.exit(0)

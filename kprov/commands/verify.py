@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from kprov import members as members_mod
 from kprov.commands.base import Command
 from kprov.engine.stage import Session
+from kprov.errors import NotBuilt
 from kprov.stages.verify import Verify
 
 
 def nodes_known(session: Session) -> None:
-    """The site was brought up: there are nodes to verify (else a usage error, and no run is recorded)."""
+    """The site was brought up and bootstrapped: there is something to verify (else exit 8 at once, and no run is
+    recorded; the checks would only find nodes that run nothing)."""
     session.nodes = session.known_nodes()
+    if not members_mod.load(session.workdir.members_file) and session.state.finished("bootstrap") is None:
+        raise NotBuilt(f"site {session.loaded.name} was never bootstrapped: nothing runs on its nodes to verify "
+                       "(`kprov bootstrap` or `kprov up` first)")
 
 
 VERIFY = Command("verify", lambda session: [Verify(always=True, junit=session.options.get("junit"))], locks=False,

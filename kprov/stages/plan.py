@@ -53,7 +53,8 @@ class Plan(Stage):
             reasons = tf.replace_reasons(plan_file, show) if result.changes else {}
         changes = planfile.changes_of(show)
         ev = session.events
-        rows = [[c.address, c.action, ", ".join(reasons.get(c.address, []))] for c in result.planned]
+        rows = [[c.address, c.action, ", ".join(reasons.get(c.address, []))]
+                for c in sorted(result.planned, key=lambda c: c.address)]  # one order, whatever Terraform's
         if rows:
             ev.emit(self.name, "table", "", title="terraform", columns=["resource", "action", "forced by"], rows=rows)
         ev.emit(self.name, "info", f"terraform: {result.summary}" if result.changes else "terraform: no changes",

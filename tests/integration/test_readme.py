@@ -41,8 +41,8 @@ def test_the_command_table_has_every_command_and_every_option() -> None:
         for sub in subcommands:
             assert sub in rows[name], f"kprov {name} {sub} is not in the README's table"
         for param in [p for c in [command, *subcommands.values()] for p in c.params]:
-            # every subcommand also takes the global --output and --verbose (documented once, under JSON events)
-            if isinstance(param, click.Option) and param.name not in ("sub_output", "sub_verbose"):
+            # every subcommand takes --output, --verbose and --junit (documented once, under the global options)
+            if isinstance(param, click.Option) and param.name not in ("sub_output", "sub_verbose", "sub_junit"):
                 assert param.opts[0] in rows[name], f"kprov {name} {param.opts[0]} is not in the README's table"
     global_line = README[README.index("Global options:"):].split("\n\n")[0]
     for param in cli.params:
