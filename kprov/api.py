@@ -201,6 +201,18 @@ def down(site_file: Path | str, *, yes: bool = False, ask: Ask | None = None, sk
     return result
 
 
+def unlock(site_file: Path | str, *, yes: bool = False, ask: Ask | None = None, workdir: Path | None = None,
+           events: Events | None = None) -> list[StageOutcome]:
+    """Break the Terraform state lock a dead process left, after naming its holder (``yes``, or ``ask`` on a
+    terminal)."""
+    from kprov.commands.base import execute
+    from kprov.commands.unlock import UNLOCK
+
+    result: list[StageOutcome] = execute(UNLOCK, _session(site_file, "unlock", workdir=workdir, events=events),
+                                         yes=yes, ask=ask)
+    return result
+
+
 def verify(site_file: Path | str, *, junit: Path | None = None, workdir: Path | None = None,
            events: Events | None = None) -> VerifyResult:
     """The post-install checks on every node; raises :class:`~kprov.errors.VerifyFailed` if one fails."""

@@ -259,6 +259,16 @@ def down(opts: Options, site_file: Path, yes: bool, skip_reset: bool) -> None:
 @site_argument
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.pass_obj
+def unlock(opts: Options, site_file: Path, yes: bool) -> None:
+    """Break a Terraform state lock a dead process left, after naming its holder (asks first)."""
+    api.unlock(site_file, yes=yes, ask=lambda q: click.confirm(q, err=True), workdir=opts.workdir,
+               events=opts.events)
+
+
+@cli.command()
+@site_argument
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.pass_obj
 def scale(opts: Options, site_file: Path, yes: bool) -> None:
     """Add or remove the nodes an edit of a running site adds or removes (asks first)."""
     api.scale(site_file, yes=yes, ask=lambda q: click.confirm(q, err=True), workdir=opts.workdir,

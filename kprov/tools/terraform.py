@@ -103,7 +103,12 @@ class TerraformError(InfrastructureError):
 
 
 class StateLocked(LockHeld):
-    """Another process holds the Terraform state's lock (another pipeline on the same site's remote state)."""
+    """Another process holds the Terraform state's lock (another pipeline on the same site's remote state);
+    ``info``: what Terraform says of the lock (``ID``, ``Who``, ``Operation``, ``Created``, ``Path``)."""
+
+    def __init__(self, message: str, info: dict[str, str]) -> None:
+        super().__init__(message)
+        self.info = info
 
 
 def _error(command: str, run: _Run) -> KprovError:
@@ -116,7 +121,8 @@ def _error(command: str, run: _Run) -> KprovError:
                 holder = (d.detail.strip().splitlines() or ["unknown"])[0]
             lock_id = f", lock ID {info['ID']}" if "ID" in info else ""
             return StateLocked(f"terraform {command}: the Terraform state is locked by another process ({holder}"
-                               f"{lock_id}); waited {os.environ.get('KPROV_LOCK_TIMEOUT', '60')} s (--lock-timeout)")
+                               f"{lock_id}); waited {os.environ.get('KPROV_LOCK_TIMEOUT', '60')} s (--lock-timeout); "
+                               "if that process is gone, `kprov unlock` breaks the lock", info)
     return TerraformError(command, run.returncode, run.diagnostics, run.stderr)
 
 
@@ -239,6 +245,22 @@ class Terraform:
         if run.returncode != 0:
             raise _error("destroy", run)
         return ApplyResult(_summary(run.messages))
+
+    def lock_held(self) -> dict[str, str] | None:
+        """What Terraform says of the state's lock if another process holds it now (a plan that does not wait,
+        and changes nothing); None when the state is free."""
+        run = self._run(["plan", "-json", "-input=false", "-refresh=false", "-lock-timeout=0s"], name="plan")
+        if run.returncode not in (0, 2):
+            error = _error("plan", run)
+            if isinstance(error, StateLocked):
+                return error.info
+            raise error
+        return None
+
+    def force_unlock(self, lock_id: str) -> None:
+        run = self._run(["force-unlock", "-force", lock_id], json_ui=False, name="force-unlock")
+        if run.returncode != 0:
+            raise TerraformError("force-unlock", run.returncode, run.diagnostics, run.stderr)
 
     def state_list(self) -> list[str]:
         """The resource addresses in the state (``terraform state list``)."""

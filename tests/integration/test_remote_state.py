@@ -150,8 +150,9 @@ def lock_held(root: Path, state: dict[str, Any], site: str) -> Iterator[subproce
     try:
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # Terraform stops cleanly and releases the lock
-        proc.wait(timeout=60)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Terraform stops cleanly and releases the lock
+            proc.wait(timeout=60)
 
 
 def _second_writer_waits_then_names_the_holder(site: Path, state: dict[str, Any], tmp_path: Path) -> None:
@@ -184,3 +185,24 @@ def test_pg_keeps_the_state_in_the_database_and_locks_it(write_site: Callable[..
         _survives_losing_the_local_terraform_folder(site)
         _second_writer_waits_then_names_the_holder(site, state, tmp_path_factory.mktemp("holder"))
         _nowhere_on_disk(site.parent, PG_PASSWORD)
+
+
+def test_unlock_breaks_the_lock_a_killed_writer_left_after_naming_it(
+        s3: str, write_site: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> None:
+    state = _s3_state(s3, "kprov-stale")
+    site = _site(write_site, state)
+    rc, _, stderr = kprov(site.parent, "unlock", "--yes", "site.yaml")
+    assert rc == ExitCode.USAGE and "is not locked: nothing to unlock" in stderr
+    with lock_held(tmp_path_factory.mktemp("holder") / "holder", state, "lab") as holder:
+        os.killpg(holder.pid, signal.SIGKILL)  # a CI job killed hard: its lock stays in the bucket
+        holder.wait(timeout=10)
+    rc, _, stderr = kprov(site.parent, "--lock-timeout", "1", "plan", "site.yaml")
+    assert rc == ExitCode.LOCKED and "`kprov unlock` breaks the lock" in stderr
+    rc, _, stderr = kprov(site.parent, "unlock", "site.yaml")  # no terminal to ask on
+    assert rc == ExitCode.USAGE and "refusing to break the lock without confirmation" in stderr
+    rc, events, stderr = kprov(site.parent, "unlock", "--yes", "site.yaml")
+    assert rc == 0, stderr
+    broke = next(e for e in events if e["event"] == "info" and e["stage"] == "unlock")
+    assert broke["message"].startswith("broke the lock of who ") and "OperationTypeApply" in broke["message"]
+    rc, _, stderr = kprov(site.parent, "--lock-timeout", "1", "plan", "site.yaml")
+    assert rc == 0, stderr
