@@ -158,9 +158,10 @@ def lock_held(root: Path, state: dict[str, Any], site: str) -> Iterator[subproce
 def _second_writer_waits_then_names_the_holder(site: Path, state: dict[str, Any], tmp_path: Path) -> None:
     with lock_held(tmp_path / "holder", state, "lab"):
         started = time.monotonic()
-        rc, events, stderr = kprov(site.parent, "--lock-timeout", "3", "plan", "site.yaml")
+        rc, events, stderr = kprov(site.parent, "--lock-timeout", "3", "up", "site.yaml")  # a second apply
         took = time.monotonic() - started
     assert rc == ExitCode.LOCKED, stderr
+    assert [e["stage"] for e in events if e["event"] == "stage_failed"] == ["infra"]
     assert "the Terraform state is locked by another process (who " in stderr and ", lock ID " in stderr
     assert "waited 3 s (--lock-timeout)" in stderr
     assert took >= 3
@@ -206,3 +207,23 @@ def test_unlock_breaks_the_lock_a_killed_writer_left_after_naming_it(
     assert broke["message"].startswith("broke the lock of who ") and "OperationTypeApply" in broke["message"]
     rc, _, stderr = kprov(site.parent, "--lock-timeout", "1", "plan", "site.yaml")
     assert rc == 0, stderr
+
+
+def test_a_backend_that_does_not_answer_is_named_with_its_address(write_site: Callable[..., Path]) -> None:
+    port = remote_state.free_port()  # nothing listens there
+    address = f"postgres://kprov@127.0.0.1:{port}/kprov?sslmode=disable"
+    site = _site(write_site, {"backend": "pg", "address": address, "password": {"env": "KPROV_TEST_PG_PASSWORD"}})
+    rc, events, stderr = kprov(site.parent, "plan", "site.yaml")
+    assert rc == ExitCode.INFRASTRUCTURE, stderr
+    assert f"127.0.0.1:{port}" in stderr and "terraform init failed" in stderr
+    assert events[-1]["data"]["exit_code"] == ExitCode.INFRASTRUCTURE
+
+
+def test_a_key_of_another_backend_is_refused_at_its_line(write_site: Callable[..., Path]) -> None:
+    site = _site(write_site, {"backend": "pg", "address": "postgres://kprov@db/kprov", "bucket": "state"})
+    rc, _, stderr = kprov(site.parent, "validate", "site.yaml")
+    assert rc == ExitCode.INVALID_SITE
+    assert "site.yaml:" in stderr and "'bucket' applies to backend: s3 only" in stderr
+    site = _site(write_site, {"backend": "s3", "bucket": "state", "endpoint": "http://127.0.0.1:9", "buckett": "x"})
+    rc, _, stderr = kprov(site.parent, "validate", "site.yaml")
+    assert rc == ExitCode.INVALID_SITE and "buckett: unknown key" in stderr and "bucket" in stderr
