@@ -20,6 +20,7 @@ from kprov.engine.stage import Session
 from kprov.engine.workdir import private_dir, write_atomic
 from kprov.errors import InfrastructureError, UsageError
 from kprov.members import load as load_members
+from kprov.nodes import Node
 from kprov.site.types import Role
 
 ETCDCTL = "/usr/local/bin/etcdctl.sh"
@@ -68,18 +69,26 @@ def _run(argv: list[str], what: str, timeout: float = 300, *, stderr: bool = Fal
     return proc.stdout + (proc.stderr if stderr else "")
 
 
-def take(session: Session, reason: str, version: str) -> EtcdSnapshot:
-    """Snapshot the site's etcd through its first member; the file and its checksum land in the workdir."""
+def _first_member(session: Session) -> tuple[Node, Path, list[str], list[str]] | None:
+    """The first etcd member kprov brought up, the site's ssh_config, ``ssh -F CONFIG NODE --`` and the ``sudo``
+    prefix its user needs (none for root); None without one."""
     nodes = {n.name: n for n in session.known_nodes()}
     members = [m for m in load_members(session.workdir.members_file) if m.has(Role.ETCD) and m.name in nodes]
     if not members:
-        raise UsageError(f"site {session.loaded.name} has no etcd member kprov brought up (etcd_deployment_type: "
-                         "kubeadm keeps etcd inside the control plane; not supported here)")
+        return None
     node = nodes[members[0].name]
     config = session.ssh_config(list(nodes.values()))
+    return node, config, ["ssh", "-F", str(config), node.name, "--"], [] if node.ssh_user == "root" else ["sudo", "-n"]
+
+
+def take(session: Session, reason: str, version: str) -> EtcdSnapshot:
+    """Snapshot the site's etcd through its first member; the file and its checksum land in the workdir."""
+    found = _first_member(session)
+    if found is None:
+        raise UsageError(f"site {session.loaded.name} has no etcd member kprov brought up (etcd_deployment_type: "
+                         "kubeadm keeps etcd inside the control plane; not supported here)")
+    node, config, ssh, sudo = found
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    sudo = [] if node.ssh_user == "root" else ["sudo", "-n"]
-    ssh = ["ssh", "-F", str(config), node.name, "--"]
     local = private_dir(folder(session)) / f"{stamp}-{version}.db"
     what = f"etcd snapshot on {node.name}"
     # mktemp: a new 0700 folder, never a predictable path another user of the node could prepare
@@ -106,14 +115,11 @@ def take(session: Session, reason: str, version: str) -> EtcdSnapshot:
 
 def health(session: Session) -> tuple[list[str], str]:
     """The etcd member names, and ``endpoint health --cluster``'s report, asked on the first etcd member."""
-    nodes = {n.name: n for n in session.known_nodes()}
-    members = [m for m in load_members(session.workdir.members_file) if m.has(Role.ETCD) and m.name in nodes]
-    if not members:
+    found = _first_member(session)
+    if found is None:
         return [], ""
-    node = nodes[members[0].name]
-    config = session.ssh_config(list(nodes.values()))
-    sudo = [] if node.ssh_user == "root" else ["sudo", "-n"]
-    ssh = ["ssh", "-F", str(config), node.name, "--", *sudo, ETCDCTL]
+    node, _, remote, sudo = found
+    ssh = [*remote, *sudo, ETCDCTL]
     listed = json.loads(_run([*ssh, "member", "list", "-w", "json"], f"etcd member list on {node.name}") or "{}")
     names = sorted(str(m.get("name", "")) for m in listed.get("members", []))
     report = _run([*ssh, "endpoint", "health", "--cluster"], f"etcd health on {node.name}", stderr=True)

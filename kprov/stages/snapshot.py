@@ -23,7 +23,7 @@ from kprov.errors import InfrastructureError, NotBuilt, UsageError
 from kprov.nodes import Node
 from kprov.snapshots import Snapshot
 from kprov.stages.infra import check_ready, terraform_inputs
-from kprov.targets import target_for
+from kprov.targets import registry, target_for
 from kprov.tools.terraform import transient_plan
 
 FORGOTTEN_BY_REVERT = ("ssh", "preflight", "bootstrap", "kubeconfig", "verify")
@@ -74,17 +74,16 @@ def check_request(session: Session) -> object:
         return find(session, name)
     nodes = capable_nodes(session)
     if not nodes:
-        able = sorted(n for n, t in _registry().items() if t.snapshot_resource is not None)
+        able = sorted(snapshot_resources())
         raise UsageError(f"no node of site {session.loaded.name} is on a target with snapshots ({', '.join(able)})")
     if any(s.name == name for s in record.load(session.workdir.snapshots_file)):
         raise UsageError(f"site {session.loaded.name} has a snapshot {name!r} already")
     return nodes
 
 
-def _registry() -> dict[str, Any]:
-    from kprov.targets import registry  # noqa: PLC0415
-
-    return dict(registry())
+def snapshot_resources() -> dict[str, str]:
+    """Target name → the Terraform resource type its module makes snapshots with, for targets that have one."""
+    return {name: t.snapshot_resource for name, t in registry().items() if t.snapshot_resource is not None}
 
 
 def resource_type(address: str) -> str:
@@ -123,7 +122,7 @@ class SnapshotChange(Stage):
             nodes = list(find(session, self.snapshot).nodes)
             after = [s for s in before if s.name != self.snapshot]
             want = "delete"
-        kinds = {t.snapshot_resource for t in _registry().values() if t.snapshot_resource is not None}
+        kinds = set(snapshot_resources().values())
         record.save(wd.snapshots_file, after)
         try:
             render.render_terraform(session.loaded, wd)
