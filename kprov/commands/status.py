@@ -19,7 +19,7 @@ def status(session: Session) -> dict[str, Any]:
     stages = {s: session.state.finished(s) for s in names}
     nodes = nodes_mod.load(wd.nodes_file)
     runs = last_runs(wd.runs)
-    lock = SiteLock(wd.lock_file, "status").holder() if wd.lock_file.exists() else None
+    lock = SiteLock(wd.lock_file, "status").held_by() if wd.lock_file.exists() else None
     info = {
         "site": session.loaded.name, "workdir": str(wd.root), "stages": stages,
         "nodes": [n.model_dump(mode="json") for n in nodes],

@@ -32,6 +32,20 @@ class SiteLock:
             return None
         return data if isinstance(data, dict) else None
 
+    def held_by(self) -> dict[str, object] | None:
+        """Who holds the lock now (a dead holder's record is not a holder: the kernel released its lock)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return self.holder() or {}
+        finally:
+            os.close(fd)  # (closing also drops the shared lock taken)
+        return None
+
     def acquire(self) -> SiteLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:

@@ -48,7 +48,11 @@ def test_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
             SiteLock(path, "up").acquire()
         msg = str(info.value)
         assert f"pid {pid}" in msg and os.uname().nodename in msg and "(up, since " in msg
-    # the holder died without releasing: its lock is stale and is taken over, naming the dead holder
+        held = SiteLock(path, "status").held_by()
+        assert held is not None and held["pid"] == pid  # what `kprov status` shows while it lives
+    # the holder died without releasing: status names no holder, and the lock is taken over naming the dead one
+    assert SiteLock(path, "status").held_by() is None
+    assert SiteLock(path, "status").holder() is not None  # (its record is still in the file)
     lock = SiteLock(path, "up").acquire()
     assert lock.stale_holder is not None and lock.stale_holder["pid"] == pid
     lock.release()
