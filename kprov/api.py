@@ -296,10 +296,10 @@ def ssh_command(site_file: Path | str, node: str, command: Sequence[str] = (), *
     from kprov.errors import UsageError
 
     session = _session(site_file, "ssh", workdir=workdir, events=None)
+    names = [spec.name for spec in session.loaded.nodes]
+    if node not in names:  # the site file's nodes: a wrong name is a usage error whether or not it was built
+        raise UsageError(f"site {session.loaded.name} has no node {node!r} (its nodes: {', '.join(names)})")
     nodes = session.known_nodes()
-    if node not in {n.name for n in nodes}:
-        raise UsageError(f"site {session.loaded.name} has no node {node!r} (its nodes: "
-                         f"{', '.join(n.name for n in nodes)})")
     binary = shutil.which("ssh")
     if binary is None:
         raise UsageError("ssh is not on PATH (apt install openssh-client)")

@@ -52,7 +52,7 @@ FAILURES: list[tuple[list[str], ExitCode]] = [
     (["nosuch"], ExitCode.USAGE),
     (["up"], ExitCode.USAGE),
     (["init", "--target", "nope"], ExitCode.USAGE),
-    (["ssh", "site.yaml", "nope"], ExitCode.NOT_BUILT),
+    (["ssh", "site.yaml", "nope"], ExitCode.USAGE),
     (["replace", "--yes", "site.yaml", "nope"], ExitCode.USAGE),
     (["scale", "--yes", "site.yaml"], ExitCode.NOT_BUILT),
     (["upgrade", "--yes", "--to", "1.35.4", "site.yaml"], ExitCode.NOT_BUILT),

@@ -26,5 +26,5 @@ def test_the_argv_uses_the_sites_config_and_passes_the_command_after_a_double_da
     assert "Host w1\n  HostName 192.168.77.11\n  User root" in config
     assert "StrictHostKeyChecking accept-new" in config and f'UserKnownHostsFile "{wd.known_hosts}"' in config
     assert api.ssh_command(site, "cp1")[-2:] == ["-t", "cp1"]  # interactive: a terminal
-    with pytest.raises(UsageError, match=r"site lab has no node 'w9' \(its nodes: cp1, w1\)"):
+    with pytest.raises(UsageError, match=r"site lab has no node 'w9' \(its nodes: cp1, w1, w2\)"):
         api.ssh_command(site, "w9")
