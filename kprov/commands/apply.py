@@ -13,27 +13,43 @@ from kprov import planfile, render
 from kprov.commands.base import Command
 from kprov.commands.up import acceptable, machines
 from kprov.engine.runner import StageOutcome
-from kprov.engine.stage import Session
+from kprov.engine.stage import Session, Stage
 from kprov.engine.workdir import write_atomic
 from kprov.stages.plan import made
 
 
-def reviewed(session: Session) -> object:
-    """The plan is this site's, and nothing it was made from changed; the change is one kprov accepts."""
+def for_this_site(session: Session) -> object:
+    """The plan is this site's, and the change is one kprov accepts (checked before the lock: nothing written)."""
     doc: planfile.PlanDocument = session.options["plan"]
     path = Path(str(session.options["plan_file"]))
     if doc.site != session.loaded.name:
         raise planfile.PlanFileError(f"{path} is a plan for site {doc.site}, not {session.loaded.name}")
-    context = acceptable(session)
-    render.render_terraform(session.loaded, session.workdir)
-    changed = planfile.stale(doc.made, made(session, path))
-    if changed:
-        raise planfile.PlanFileError(f"{path} is stale: {'; '.join(changed)} changed since the plan was made; make "
-                                     "a new plan and review it")
-    return context
+    return acceptable(session)
 
 
-APPLY = Command("apply", machines, requires=reviewed)
+class Review(Stage):
+    """Nothing the plan was made from changed since (under the site lock: the render it needs writes the
+    workdir)."""
+
+    name = "review"
+
+    def describe(self, session: Session) -> str:
+        return f"what {session.options['plan_file']} was made from, unchanged"
+
+    def run(self, session: Session) -> None:
+        doc: planfile.PlanDocument = session.options["plan"]
+        path = Path(str(session.options["plan_file"]))
+        render.render_terraform(session.loaded, session.workdir)
+        changed = planfile.stale(doc.made, made(session, path))
+        if changed:
+            raise planfile.PlanFileError(f"{path} is stale: {'; '.join(changed)} changed since the plan was made; "
+                                         "make a new plan and review it")
+
+    def done_message(self, result: None) -> str:
+        return "the plan is current"
+
+
+APPLY = Command("apply", lambda session: [Review(), *machines(session)], requires=for_this_site)
 
 
 def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]:

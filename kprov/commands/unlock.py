@@ -12,11 +12,24 @@ _found: dict[int, dict[str, str]] = {}
 
 
 def _holder(session: Session) -> dict[str, str]:
+    """The Terraform lock's holder, asked of the backend; refused at once while a live kprov holds the site (the
+    Terraform lock is then its own, and its Terraform directory is not to be touched)."""
     if id(session) not in _found:
         from kprov import render  # noqa: PLC0415
+        from kprov.engine.lock import SiteLock  # noqa: PLC0415
+        from kprov.errors import LockHeld  # noqa: PLC0415
 
-        render.render_terraform(session.loaded, session.workdir)
-        info = session.terraform_initialized().lock_held()
+        wd = session.workdir
+        live = SiteLock(wd.lock_file, "unlock").held_by() if wd.lock_file.exists() else None
+        if live is not None:
+            raise LockHeld(f"kprov pid {live.get('pid', '?')} on {live.get('host', '?')} ({live.get('command', '?')}, "
+                           f"since {live.get('started', '?')}) holds site {session.loaded.name}: the Terraform lock is "
+                           "its own; let it finish or stop it, never break it")
+        if not (wd.terraform / ".terraform").is_dir():
+            render.render_terraform(session.loaded, wd)
+            info = session.terraform_initialized().lock_held()
+        else:
+            info = session.terraform().lock_held()
         if info is None:
             raise UsageError(f"the Terraform state of site {session.loaded.name} is not locked: nothing to unlock")
         _found[id(session)] = info
@@ -40,7 +53,7 @@ class Unlock(Stage):
 
     def run(self, session: Session) -> dict[str, str]:
         info = _holder(session)
-        session.terraform_initialized().force_unlock(info["ID"])
+        session.terraform().force_unlock(info["ID"])
         session.events.emit(self.name, "info", f"broke the lock of {_named(info)}", lock=info)
         return info
 

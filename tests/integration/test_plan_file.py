@@ -54,7 +54,7 @@ def test_plan_in_one_job_apply_in_the_next_after_the_folder_moved(
     shutil.move(first, second)
     rc, events, stderr = kprov("apply", "site.plan", cwd=second)
     assert rc == 0, stderr
-    assert [e["stage"] for e in events if e["event"] == "stage_done"] == ["infra", "inventory"]
+    assert [e["stage"] for e in events if e["event"] == "stage_done"] == ["review", "infra", "inventory"]
     result = events[-1]
     assert result["event"] == "result" and result["data"]["exit_code"] == 0
     assert [s["playbook"] for s in result["data"]["kubespray_steps"]] == ["cluster.yml"]

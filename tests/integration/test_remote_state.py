@@ -86,7 +86,7 @@ def _apply(site: Path) -> None:
     assert rc == 0, stderr
     rc, events, stderr = kprov(site.parent, "apply", "site.plan")
     assert rc == 0, stderr
-    assert [e["stage"] for e in events if e["event"] == "stage_done"] == ["infra", "inventory"]
+    assert [e["stage"] for e in events if e["event"] == "stage_done"] == ["review", "infra", "inventory"]
 
 
 def _survives_losing_the_local_terraform_folder(site: Path) -> None:
@@ -158,7 +158,7 @@ def lock_held(root: Path, state: dict[str, Any], site: str) -> Iterator[subproce
 def _second_writer_waits_then_names_the_holder(site: Path, state: dict[str, Any], tmp_path: Path) -> None:
     with lock_held(tmp_path / "holder", state, "lab"):
         started = time.monotonic()
-        rc, events, stderr = kprov(site.parent, "--lock-timeout", "3", "up", "site.yaml")  # a second apply
+        rc, events, stderr = kprov(site.parent, "--lock-timeout", "3", "up", "--force", "site.yaml")  # a second apply
         took = time.monotonic() - started
     assert rc == ExitCode.LOCKED, stderr
     assert [e["stage"] for e in events if e["event"] == "stage_failed"] == ["infra"]
