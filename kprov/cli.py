@@ -90,6 +90,15 @@ class KprovGroup(click.Group):
     group_class = type  # subgroups (etcd, snapshot) are KprovGroups: their commands take the options too
 
 
+def _print(opts: Options, command: str, text: str, **data: Any) -> None:
+    """A command whose answer is a document: as is on stdout, or with ``--output json`` (where stdout holds only
+    JSON lines) as the data of its ``result`` event."""
+    if opts.output == "json":
+        opts.events.emit(command, "result", "", **data)
+    else:
+        click.echo(text, nl=False)
+
+
 def site_argument(f: F) -> F:
     # no existence or kind check here: the site loader reports a missing file and a directory alike (exit 3)
     return click.argument("site_file", type=click.Path(path_type=Path))(f)
@@ -140,9 +149,10 @@ def validate(opts: Options, site_file: Path) -> None:
 @cli.command()
 @click.option("--target", required=True, type=_Choices(api.examples),
               help="Which kind of machines the site starts with (a target, or a hybrid example).")
-def init(target: str) -> None:
+@click.pass_obj
+def init(opts: Options, target: str) -> None:
     """Print a commented example site file to start from: kprov init --target vsphere > site.yaml"""
-    click.echo(api.example(target), nl=False)
+    _print(opts, "init", api.example(target), example=api.example(target), target=target)
 
 
 @cli.command()
@@ -171,9 +181,11 @@ def doctor(opts: Options, site_file: Path | None, fix: bool, image: Path | None)
 @cli.command()
 @click.option("--impact", is_flag=True, help="The schema of `kprov plan`'s impact document instead.")
 @click.option("--events", is_flag=True, help="The schema of one event of `--output json` instead.")
-def schema(impact: bool, events: bool) -> None:
+@click.pass_obj
+def schema(opts: Options, impact: bool, events: bool) -> None:
     """Print the site file's JSON Schema (for editors)."""
-    click.echo(json.dumps(api.schema(impact=impact, events=events), indent=2))
+    found = api.schema(impact=impact, events=events)
+    _print(opts, "schema", json.dumps(found, indent=2) + "\n", schema=found)
 
 
 @cli.command()
@@ -241,7 +253,8 @@ def status(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def kubeconfig(opts: Options, site_file: Path) -> None:
     """Print the path of the site's kubeconfig (export KUBECONFIG=$(kprov kubeconfig site.yaml))."""
-    click.echo(str(api.kubeconfig(site_file, workdir=opts.workdir)))
+    path = str(api.kubeconfig(site_file, workdir=opts.workdir))
+    _print(opts, "kubeconfig", path + "\n", kubeconfig=path)
 
 
 @cli.command()

@@ -111,3 +111,14 @@ def test_status_writes_its_report_to_stdout(sites: Path) -> None:
                           cwd=sites, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "last success" in proc.stdout and "last success" not in proc.stderr
+
+
+def test_a_command_whose_answer_is_a_document_puts_it_in_its_result(sites: Path) -> None:
+    for args, key in ((["schema", "--events"], "schema"), (["init", "--target", "static"], "example")):
+        rc, events, stderr = _run("-o", "json", *args, cwd=sites)  # only JSON lines on stdout (parsed above)
+        assert rc == 0, stderr
+        assert [e["event"] for e in events] == ["result"] and events[0]["data"]["exit_code"] == 0
+        assert events[0]["data"][key]
+    plain = subprocess.run([sys.executable, "-m", "kprov", "schema", "--events"], capture_output=True, text=True,
+                           cwd=sites, check=True)
+    assert json.loads(plain.stdout)["title"].startswith("kprov event")  # without -o json: the document itself

@@ -91,7 +91,11 @@ def test_up_builds_the_site_and_verifies_it(lab: Lab, site: Path) -> None:
                                                                  ("cp1", "etcd"), ("w1", "kubelet-version")}
     assert all(e["data"]["ok"] for e in checks)
     run = _last_run(site, "up")
-    assert _recorded(run) == events  # the run store holds exactly what --output json printed
+    # the run store holds exactly what --output json printed, but for the process's last word: its result event
+    # with the exit code (the command's own result, held back and merged into it)
+    recorded, final = _recorded(run), events[-1]
+    assert [e for e in recorded if e["event"] != "result"] == events[:-1]
+    assert final["event"] == "result" and final["data"]["exit_code"] == 0 and final["data"]["kubeconfig"]
     assert json.loads((run / "result.json").read_text())["result"] == "ok"
     assert (run / "ansible" / "artifacts").is_dir() and (run / "junit-post-install.xml").is_file()
 
@@ -122,8 +126,12 @@ def test_status_and_kubeconfig_report_the_converged_site(site: Path) -> None:
     assert status["lock"] is None
     assert [r["command"] for r in status["runs"]][:3] == ["up", "verify", "up"]
     assert {r["result"] for r in status["runs"]} == {"ok"}
-    proc, _ = kprov("kubeconfig", str(site))
-    assert proc.stdout.strip() == status["kubeconfig"] == str(site.parent / ".kprov" / "lab" / "kubeconfig")
+    proc, events = kprov("kubeconfig", str(site))  # (-o json: the path is the result's data)
+    assert events[-1]["data"]["kubeconfig"] == status["kubeconfig"] == str(site.parent / ".kprov" / "lab" /
+                                                                          "kubeconfig")
+    plain = subprocess.run([sys.executable, "-m", "kprov", "kubeconfig", str(site)], capture_output=True, text=True,
+                           check=True)
+    assert plain.stdout == status["kubeconfig"] + "\n"  # for $(kprov kubeconfig site.yaml)
 
 
 def test_force_through_the_api_reruns_every_stage_and_records_what_it_streamed(site: Path) -> None:
