@@ -140,6 +140,18 @@ def bootstrap(site_file: Path | str, *, workdir: Path | None = None,
     return outcomes
 
 
+def preflight(site_file: Path | str, *, workdir: Path | None = None,
+              events: Events | None = None) -> list[StageOutcome]:
+    """The checks on fresh nodes before Kubespray (as `up` runs them), always: the machines are made first if
+    needed (as `up` would), then SSH, then every check on every node; raises on a failed check (exit 4)."""
+    from kprov.commands import up as up_command
+    from kprov.commands.base import execute
+
+    outcomes: list[StageOutcome] = execute(up_command.PREFLIGHT, _session(site_file, "preflight", workdir=workdir,
+                                                                            events=events))
+    return outcomes
+
+
 def up(site_file: Path | str, *, force: bool = False, workdir: Path | None = None,
        events: Events | None = None) -> UpResult:
     """Make the site real; a converged site whose inputs did not change answers at once."""

@@ -217,6 +217,14 @@ def apply(opts: Options, plan_file: Path) -> None:
 @cli.command()
 @site_argument
 @click.pass_obj
+def preflight(opts: Options, site_file: Path) -> None:
+    """Check the nodes before Kubespray: OS, memory, swap, time, unique hostnames, free ports, reachability."""
+    api.preflight(site_file, workdir=opts.workdir, events=opts.events)
+
+
+@cli.command()
+@site_argument
+@click.pass_obj
 def bootstrap(opts: Options, site_file: Path) -> None:
     """Kubespray on the machines Terraform made: SSH wait, preflight, playbooks, kubeconfig."""
     api.bootstrap(site_file, workdir=opts.workdir, events=opts.events)

@@ -67,6 +67,22 @@ def built(session: Session) -> object:
 BOOTSTRAP = Command("bootstrap", kubernetes, requires=built)
 
 
+def nothing_leaves(session: Session) -> object:
+    """Preflight makes missing machines as `up` would, but never removes one (that is `up`'s, after a drain)."""
+    from kprov.errors import UsageError  # noqa: PLC0415
+
+    context = acceptable(session)
+    leaving = impact.of_site(session).leaving()
+    if leaving:
+        raise UsageError(f"{', '.join(leaving)} would leave the cluster: `kprov up` (or `scale`) removes them first; "
+                         "preflight only checks")
+    return context
+
+
+PREFLIGHT = Command("preflight", lambda session: [*before_infra(session), Infra(), Inventory(), Ssh(),
+                                                  Preflight(always=True)], requires=nothing_leaves)
+
+
 def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]:
     """Every stage succeeded or was unchanged: record the key of all inputs for the no-op fast path."""
     ks = session.kubespray()

@@ -18,7 +18,7 @@ import testinfra
 
 from kprov.events import Events
 from kprov.nodes import Node
-from kprov.verify.suites import SUITES, Check
+from kprov.verify.suites import SITE_CHECKS, SUITES, Check
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,14 @@ def _run_host(node: Node, checks: Sequence[Check], ssh_config: Path, ctx: dict[s
 def verify(nodes: Sequence[Node], ssh_config: Path, events: Events, *, suite: str = "post-install",
            context: dict[str, Any] | None = None, stage: str = "verify") -> VerifyResult:
     checks = SUITES[suite]
-    ctx = dict(context or {})
+    ctx = {"nodes": list(nodes), "hostnames": {}, **(context or {})}
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(nodes)))) as pool:
         per_host = list(pool.map(lambda n: _run_host(n, checks, ssh_config, ctx), nodes))
-    results = tuple(r for rs in per_host for r in rs)
+    site_wide = []
+    for name, check in SITE_CHECKS.get(suite, ()):  # over what every node's checks gathered
+        failed = check(ctx)
+        site_wide += [CheckResult(n.name, name, n.name not in failed, failed.get(n.name, "")) for n in nodes]
+    results = tuple(r for rs in per_host for r in rs) + tuple(site_wide)
     for r in results:
         events.emit(stage, "check", f"{r.check}: {'ok' if r.ok else r.message}", host=r.host, check=r.check,
                     ok=r.ok, seconds=round(r.seconds, 3))

@@ -6,6 +6,9 @@ before Kubespray (the fact-based checks Kubespray would otherwise fail on mid-ru
 
 from __future__ import annotations
 
+import json
+import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,9 +83,114 @@ def memory(host: Host, node: Node, ctx: dict[str, Any]) -> None:
     assert kib // 1024 >= need_mib * 0.9, f"{kib // 1024} MiB of memory, Kubespray needs {need_mib} MiB here"
 
 
-def hostname_valid(host: Host, node: Node, ctx: dict[str, Any]) -> None:
+def preflight_swap(host: Host, node: Node, ctx: dict[str, Any]) -> None:
+    lines = [ln for ln in host.file("/proc/swaps").content_string.splitlines()[1:] if ln.strip()]
+    assert not lines, (f"swap is on ({lines[0].split()[0]}); fix: swapoff -a and remove the swap line from "
+                       "/etc/fstab (the kubelet refuses to run with swap)")
+
+
+TIME_SERVICES = ("systemd-timesyncd", "chrony", "chronyd", "ntp", "ntpsec", "openntpd")
+
+
+def time_sync(host: Host, node: Node, ctx: dict[str, Any]) -> None:
+    if host.run("systemd-detect-virt --container").rc == 0:
+        return  # a container's clock is its host's
+    running = [s for s in TIME_SERVICES if host.service(s).is_running]
+    assert running, ("no time sync service runs (systemd-timesyncd, chrony, ntp); fix: apt install "
+                     "systemd-timesyncd && systemctl enable --now systemd-timesyncd (etcd and certificates need "
+                     "clocks in step)")
+
+
+MAX_SKEW = 2.0
+"""Seconds a node's clock may differ from this machine's (etcd warns at 1 s between members)."""
+
+
+def clock_skew(host: Host, node: Node, ctx: dict[str, Any]) -> None:
+    before = time.time()
+    out = host.check_output("date +%s.%N")
+    after = time.time()
+    skew = float(out) - (before + after) / 2
+    assert abs(skew) <= MAX_SKEW + (after - before) / 2, (
+        f"the clock is {skew:+.1f} s off this machine's; fix: start time sync (systemctl enable --now "
+        "systemd-timesyncd) and wait until it is in step")
+
+
+def record_hostname(host: Host, node: Node, ctx: dict[str, Any]) -> None:
     name = host.check_output("hostname").strip()
+    ctx["hostnames"][node.name] = name
     assert name == name.lower(), f"hostname {name!r} has capitals: Kubernetes node names must be lower case"
+
+
+PORTS: dict[Role, dict[int, str]] = {
+    Role.CONTROL_PLANE: {6443: "kube-apiserver", 10257: "kube-controller-manager", 10259: "kube-scheduler"},
+    Role.ETCD: {2379: "etcd client", 2380: "etcd peer"},
+    Role.WORKER: {10250: "kubelet"},
+}
+
+
+def _ports(node: Node) -> dict[int, str]:
+    found = {10250: "kubelet"} if node.has(Role.CONTROL_PLANE) or node.has(Role.WORKER) else {}
+    for role, ports in PORTS.items():
+        if node.has(role):
+            found.update(ports)
+    return found
+
+
+def ports_free(host: Host, node: Node, ctx: dict[str, Any]) -> None:
+    if node.name in ctx.get("members", ()):
+        return  # a member: Kubernetes itself listens there
+    taken = [f"TCP {port} ({what})" for port, what in sorted(_ports(node).items()) if _listening(host, port, node.ip)]
+    assert not taken, (f"{', '.join(taken)} already in use on a node that has not joined; fix: stop what listens "
+                       "there (ss -tlnp names it), or use another machine")
+
+
+PROBE = """
+import json, socket, sys
+out = {}
+for target in sys.argv[1:]:
+    ip, port = target.rsplit(":", 1)
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect((ip, int(port)))
+        out[target] = "open"
+    except ConnectionRefusedError:
+        out[target] = "refused"
+    except socket.timeout:
+        out[target] = "timeout"
+    except OSError as e:
+        out[target] = "unreachable: " + (e.strerror or type(e).__name__)
+    finally:
+        s.close()
+print(json.dumps(out))
+"""
+
+
+def reachability(host: Host, node: Node, ctx: dict[str, Any]) -> None:
+    """From this node to every other on the ports their roles serve and this node needs: the API (6443) from every
+    node, etcd (2379, 2380) between etcd members, the kubelet (10250) from the control plane. A refused connection
+    is a reachable node (nothing listens yet); a timeout or no route is a network that drops it."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for other in ctx["nodes"]:
+        if other.name == node.name:
+            continue
+        ports: dict[int, str] = {}
+        if other.has(Role.CONTROL_PLANE):
+            ports[6443] = "kube-apiserver"
+        if other.has(Role.ETCD) and node.has(Role.ETCD):
+            ports.update({2379: "etcd client", 2380: "etcd peer"})
+        if node.has(Role.CONTROL_PLANE) and (other.has(Role.WORKER) or other.has(Role.CONTROL_PLANE)):
+            ports[10250] = "kubelet"
+        for port, what in ports.items():
+            wanted[f"{other.ip}:{port}"] = (other.name, what)
+    if not wanted:
+        return
+    cmd = host.run("python3 -c " + shlex.quote(PROBE) + " " + " ".join(shlex.quote(t) for t in wanted))
+    assert cmd.rc == 0, f"could not probe the other nodes: {cmd.stderr.strip() or cmd.rc}"
+    answers = json.loads(cmd.stdout)
+    blocked = [f"{wanted[t][0]} ({t}, {wanted[t][1]}): {a}" for t, a in answers.items() if a not in ("open", "refused")]
+    assert not blocked, (f"cannot reach {'; '.join(blocked)}; fix: allow these TCP ports from {node.ip} in the "
+                         "firewalls and security groups between the nodes")
 
 
 CP = frozenset({Role.CONTROL_PLANE})
@@ -94,8 +202,28 @@ PREFLIGHT: tuple[Check, ...] = (
     Check("systemd", None, systemd_init),
     Check("ip-is-local", None, ip_is_local),
     Check("memory", None, memory),
-    Check("hostname", None, hostname_valid),
+    Check("hostname", None, record_hostname),
+    Check("swap", None, preflight_swap),
+    Check("time-sync", None, time_sync),
+    Check("clock-skew", None, clock_skew),
+    Check("ports-free", None, ports_free),
+    Check("reachability", None, reachability),
 )
+
+
+def unique_hostnames(ctx: dict[str, Any]) -> dict[str, str]:
+    """Site-wide, after every node's checks: nodes that answer with the same hostname (Kubernetes would see one
+    node). Returns node → why it fails."""
+    seen: dict[str, list[str]] = {}
+    for node, name in ctx["hostnames"].items():
+        seen.setdefault(name, []).append(node)
+    return {node: (f"hostname {name!r} is also the hostname of {', '.join(n for n in nodes if n != node)}; fix: "
+                   f"hostnamectl set-hostname {node}")
+            for name, nodes in seen.items() if len(nodes) > 1 for node in nodes}
+
+
+SITE_CHECKS: dict[str, tuple[tuple[str, Any], ...]] = {"preflight": (("hostname-unique", unique_hostnames),)}
+"""Per suite, checks over what every node's checks gathered in ``ctx``: (name, ctx → {node: failure})."""
 
 POST_INSTALL: tuple[Check, ...] = (
     Check("swap-off", None, swap_off),

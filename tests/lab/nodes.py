@@ -72,7 +72,8 @@ MIRROR = host_mirror()
 PACKAGES = ("openssh-server", "python3", "iproute2", "procps", "iputils-ping",
             "systemd", "systemd-sysv", "dbus", "udev", "kmod",  # no kernel: nspawn shares the host's
             "dnsmasq", "ipxe", "nginx", "python3-apt",  # pxe-server.yml's packages: nodes have no way out
-            "etcd-server", "etcd-client")  # the Kubespray stand-in runs a real etcd cluster on the etcd nodes
+            "etcd-server", "etcd-client",  # the Kubespray stand-in runs a real etcd cluster on the etcd nodes
+            "systemd-timesyncd")  # time sync, as preflight wants on machines (containers keep their host's clock)
 # Installed above but not started at boot: a node is a PXE server (or an etcd member) only once a playbook says so.
 DISABLED_UNITS = ("dnsmasq.service", "nginx.service", "etcd.service")
 # Units that fail, hang or only add noise in an nspawn container without a console or a way out.

@@ -36,7 +36,7 @@ from tests.redfish_emulator import RedfishEmulator
 
 LIVE = Path(__file__).parent / "live"
 LIVE_PACKAGES = ("linux-image-amd64", "systemd", "systemd-sysv", "udev", "dbus", "kmod", "openssh-server",
-                 "python3", "python3-yaml", "iproute2", "iputils-ping", "procps")
+                 "python3", "python3-yaml", "iproute2", "iputils-ping", "procps", "systemd-timesyncd")
 # Kernel modules the live system needs under QEMU (virtio NIC and disk); the rest are dropped to keep the
 # initrd small, since TCG unpacks it slowly.
 LIVE_MODULES = ("kernel/drivers/net/virtio_net.ko", "kernel/drivers/net/net_failover.ko",
