@@ -225,13 +225,15 @@ def unlock(site_file: Path | str, *, yes: bool = False, ask: Ask | None = None, 
     return result
 
 
-def verify(site_file: Path | str, *, junit: Path | None = None, workdir: Path | None = None,
-           events: Events | None = None) -> VerifyResult:
-    """The post-install checks on every node; raises :class:`~kprov.errors.VerifyFailed` if one fails."""
+def verify(site_file: Path | str, *, junit: Path | None = None, checks: Sequence[str] = (),
+           workdir: Path | None = None, events: Events | None = None) -> VerifyResult:
+    """The post-install checks on every node (``checks``: only those named or tagged so); raises
+    :class:`~kprov.errors.VerifyFailed` if one fails."""
     from kprov.commands.base import execute
     from kprov.commands.verify import VERIFY
 
-    outcomes = execute(VERIFY, _session(site_file, "verify", workdir=workdir, events=events, junit=junit))
+    outcomes = execute(VERIFY, _session(site_file, "verify", workdir=workdir, events=events, junit=junit,
+                                        checks=tuple(checks)))
     result: VerifyResult = outcomes[-1].result
     return result
 

@@ -242,10 +242,12 @@ def up(opts: Options, site_file: Path, force: bool) -> None:
 @cli.command()
 @site_argument
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Also write JUnit XML here.")
+@click.option("--check", "checks", multiple=True, metavar="NAME",
+              help="Only the checks of this name or tag (repeat for more): kubelet, etcd, control-plane, ...")
 @click.pass_obj
-def verify(opts: Options, site_file: Path, junit: Path | None) -> None:
+def verify(opts: Options, site_file: Path, junit: Path | None, checks: tuple[str, ...]) -> None:
     """Run testinfra checks on every node; exit 6 if any fails."""
-    api.verify(site_file, junit=junit, workdir=opts.workdir, events=opts.events)
+    api.verify(site_file, junit=junit, checks=checks, workdir=opts.workdir, events=opts.events)
 
 
 @cli.command()

@@ -19,9 +19,10 @@ from kprov.stages.inventory import node_data
 class Verify(Stage):
     name = "verify"
 
-    def __init__(self, *, always: bool = False, junit: Path | None = None) -> None:
+    def __init__(self, *, always: bool = False, junit: Path | None = None, only: tuple[str, ...] = ()) -> None:
         self.always = always
         self.junit = junit
+        self.only = only
 
     def describe(self, session: Session) -> str:
         return f"testinfra checks on {len(session.nodes)} nodes" if self.always else "testinfra checks on every node"
@@ -33,7 +34,7 @@ class Verify(Stage):
 
     def run(self, session: Session) -> verify_mod.VerifyResult:
         junit = self.junit if self.always else session.run_dir / "junit-post-install.xml"
-        result = run_suite(session, suite="post-install", stage=self.name, junit=junit)
+        result = run_suite(session, suite="post-install", stage=self.name, junit=junit, only=self.only)
         if self.always and not result.ok:
             raise VerifyFailed(f"verification failed: {result.failure_detail}")
         return require(result, VerifyFailed, "post-install")

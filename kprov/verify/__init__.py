@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ import testinfra
 
 from kprov.events import Events
 from kprov.nodes import Node
-from kprov.verify.suites import SITE_CHECKS, SUITES, Check
+from kprov.verify.suites import SITE_CHECKS, SUITES, Check, select
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,9 @@ def _run_host(node: Node, checks: Sequence[Check], ssh_config: Path, ctx: dict[s
 
 
 def verify(nodes: Sequence[Node], ssh_config: Path, events: Events, *, suite: str = "post-install",
-           context: dict[str, Any] | None = None, stage: str = "verify") -> VerifyResult:
-    checks = SUITES[suite]
+           context: dict[str, Any] | None = None, stage: str = "verify", only: Collection[str] = ()) -> VerifyResult:
+    """``only``: check names or tags to run (all when empty)."""
+    checks = select(SUITES[suite], only)
     ctx = {"nodes": list(nodes), "hostnames": {}, **(context or {})}
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(nodes)))) as pool:
         per_host = list(pool.map(lambda n: _run_host(n, checks, ssh_config, ctx), nodes))
@@ -100,6 +101,7 @@ def write_junit(result: VerifyResult, path: Path) -> None:
     for r in result.results:
         case = ET.SubElement(suite, "testcase", classname=f"kprov.{result.suite}.{r.host}", name=r.check,
                              time=f"{r.seconds:.3f}")
+        ET.SubElement(ET.SubElement(case, "properties"), "property", name="host", value=r.host)
         if not r.ok:
             ET.SubElement(case, "failure", message=r.message).text = f"{r.host}: {r.check}: {r.message}"
     path.parent.mkdir(parents=True, exist_ok=True)

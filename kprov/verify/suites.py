@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,8 @@ class Check:
     name: str
     roles: frozenset[Role] | None  # None: every node
     run: Callable[[Host, Node, dict[str, Any]], None]
+    tags: frozenset[str] = frozenset()
+    """Names a group of checks answers to besides its own (``kprov verify --check etcd``)."""
 
     def applies(self, node: Node) -> bool:
         return self.roles is None or any(node.has(r) for r in self.roles)
@@ -226,12 +228,24 @@ SITE_CHECKS: dict[str, tuple[tuple[str, Any], ...]] = {"preflight": (("hostname-
 """Per suite, checks over what every node's checks gathered in ``ctx``: (name, ctx → {node: failure})."""
 
 POST_INSTALL: tuple[Check, ...] = (
-    Check("swap-off", None, swap_off),
-    Check("kubelet", None, _service_running("kubelet", 10250)),
-    Check("kubelet-version", None, kubelet_version),
-    Check("kube-apiserver", CP, _service_running("kube-apiserver", 6443)),
-    Check("admin-conf", CP, admin_conf),
-    Check("etcd", ETCD, _service_running("etcd", 2379)),
+    Check("swap-off", None, swap_off, frozenset({"node"})),
+    Check("kubelet", None, _service_running("kubelet", 10250), frozenset({"node", "kubelet"})),
+    Check("kubelet-version", None, kubelet_version, frozenset({"kubelet", "version"})),
+    Check("kube-apiserver", CP, _service_running("kube-apiserver", 6443), frozenset({"control-plane"})),
+    Check("admin-conf", CP, admin_conf, frozenset({"control-plane", "security"})),
+    Check("etcd", ETCD, _service_running("etcd", 2379), frozenset({"etcd"})),
 )
+
+
+def select(checks: tuple[Check, ...], wanted: Collection[str]) -> tuple[Check, ...]:
+    """The checks named, or tagged, by ``wanted`` (every check when it is empty); a name that is neither is an
+    error listing what there is."""
+    if not wanted:
+        return checks
+    known = {c.name for c in checks} | {t for c in checks for t in c.tags}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise ValueError(f"no check or tag {', '.join(unknown)} (there are: {', '.join(sorted(known))})")
+    return tuple(c for c in checks if c.name in wanted or c.tags & set(wanted))
 
 SUITES = {"preflight": PREFLIGHT, "post-install": POST_INSTALL}

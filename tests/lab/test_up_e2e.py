@@ -105,7 +105,15 @@ def test_verify_passes_and_writes_junit(site: Path) -> None:
     proc, _ = kprov("verify", str(site), "--junit", str(junit))
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = junit.read_text()
-    assert 'failures="0"' in text and 'name="kubelet"' in text
+    assert 'failures="0"' in text and 'name="kubelet"' in text and '<property name="host" value="w2"' in text
+    # only the checks named or tagged so
+    proc, events = kprov("verify", str(site), "--check", "etcd", "--check", "kubelet-version")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ran = {(e["host"], e["data"]["check"]) for e in events if e["event"] == "check"}
+    assert ran == {("cp1", "etcd"), ("cp1", "kubelet-version"), ("w1", "kubelet-version"),
+                   ("w2", "kubelet-version")}
+    proc, _ = kprov("verify", str(site), "--check", "etcdd")
+    assert proc.returncode == 2 and "no check or tag etcdd (there are: admin-conf, control-plane" in proc.stderr
 
 
 def test_second_up_skips_every_stage(site: Path) -> None:

@@ -71,3 +71,26 @@ def test_colliding_hostnames_name_every_node_involved() -> None:
         "cp1": "hostname 'cp1' is also the hostname of w1; fix: hostnamectl set-hostname cp1",
         "w1": "hostname 'cp1' is also the hostname of cp1; fix: hostnamectl set-hostname w1"}
     assert suites.unique_hostnames({"hostnames": {"a": "a", "b": "b"}}) == {}
+
+
+def test_checks_are_selected_by_name_or_tag_and_an_unknown_one_is_named() -> None:
+    names = [c.name for c in suites.select(suites.POST_INSTALL, ["etcd", "kubelet-version"])]
+    assert names == ["kubelet-version", "etcd"]
+    assert [c.name for c in suites.select(suites.POST_INSTALL, ["control-plane"])] == ["kube-apiserver", "admin-conf"]
+    assert suites.select(suites.POST_INSTALL, []) == suites.POST_INSTALL
+    with pytest.raises(ValueError, match=r"no check or tag etcdd \(there are: admin-conf, control-plane, etcd"):
+        suites.select(suites.POST_INSTALL, ["etcdd"])
+
+
+def test_the_junit_report_gives_each_case_its_host_as_a_property(tmp_path: Any) -> None:
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    from kprov.verify import CheckResult, VerifyResult, write_junit  # noqa: PLC0415
+
+    write_junit(VerifyResult("post-install", (CheckResult("cp1", "etcd", True, seconds=0.1),
+                                              CheckResult("w1", "kubelet", False, "kubelet is not running"))),
+                tmp_path / "r.xml")
+    cases = ET.parse(tmp_path / "r.xml").getroot().findall("testcase")
+    assert [{p.get("name"): p.get("value") for p in c.iter("property")} for c in cases] == [
+        {"host": "cp1"}, {"host": "w1"}]
+    assert cases[1].find("failure").get("message") == "kubelet is not running"  # type: ignore[union-attr]
