@@ -132,7 +132,7 @@ def test_status_and_kubeconfig_report_the_converged_site(site: Path) -> None:
     assert [n["name"] for n in status["nodes"]] == ["cp1", "w1", "w2"]
     assert status["nodes"][1]["labels"] == {"kprov.io/zone": "lab-a"}
     assert status["lock"] is None
-    assert [r["command"] for r in status["runs"]][:3] == ["up", "verify", "up"]
+    assert [r["command"] for r in status["runs"]][:4] == ["up", "verify", "verify", "up"]  # (--check etcdd: no run)
     assert {r["result"] for r in status["runs"]} == {"ok"}
     proc, events = kprov("kubeconfig", str(site))  # (-o json: the path is the result's data)
     assert events[-1]["data"]["kubeconfig"] == status["kubeconfig"] == str(site.parent / ".kprov" / "lab" /
