@@ -152,7 +152,8 @@ def validate(opts: Options, site_file: Path) -> None:
 @click.pass_obj
 def init(opts: Options, target: str) -> None:
     """Print a commented example site file to start from: kprov init --target vsphere > site.yaml"""
-    _print(opts, "init", api.example(target), example=api.example(target), target=target)
+    example = api.example(target)
+    _print(opts, "init", example, example=example, target=target)
 
 
 @cli.command()
@@ -388,9 +389,9 @@ _asked_snapshot_command("revert", "Put every node snapshot NAME covers back to i
 _asked_snapshot_command("delete", "Delete snapshot NAME from every node it covers.")
 
 
-def exit_for(exc: BaseException, json_sink: JsonSink | None) -> int:
-    """Print what went wrong on stderr (one line each, no traceback), report it as JSON events when asked, and
-    return the documented exit code."""
+def exit_for(exc: BaseException, json_sink: JsonSink | None, junit: JUnitSink | None = None) -> int:
+    """Print what went wrong on stderr (one line each, no traceback), report it as JSON events and in the JUnit
+    report when asked, and return the documented exit code."""
     problems: list[dict[str, Any]] | None = None
     if isinstance(exc, KprovError):
         code = int(exc.exit_code)
@@ -423,6 +424,8 @@ def exit_for(exc: BaseException, json_sink: JsonSink | None) -> int:
         click.echo(line, err=True)
     if json_sink is not None:
         json_sink.fail(code, lines, problems)
+    if junit is not None:
+        junit.finish(code, lines)
     return code
 
 
@@ -436,10 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=args, prog_name="kprov", standalone_mode=False)
     except (Exception, KeyboardInterrupt) as exc:
-        code = exit_for(exc, _JSON)
-        if _JUNIT is not None:
-            _JUNIT.finish(code, str(exc).splitlines() or [type(exc).__name__])
-        sys.exit(code)
+        sys.exit(exit_for(exc, _JSON, _JUNIT))
     if _JSON is not None:
         _JSON.finish(0)
     if _JUNIT is not None:

@@ -13,7 +13,7 @@ drains it and, for etcd, removes its member); the first control-plane node canno
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -85,6 +85,16 @@ class ImpactDocument(_Doc):
     settings: list[str] = Field(default_factory=list, description="Why the settings for every node differ from "
                                 "those the cluster was brought up with (changed variables as `group: name`): "
                                 "cluster.yml then runs on every node. Empty: they do not.")
+
+
+def playbook_line(playbook: str, limit: Sequence[str] = ()) -> str:
+    """``playbook --limit a,b``, as a person would run it."""
+    return playbook + (f" --limit {','.join(limit)}" if limit else "")
+
+
+def playbook_lines(steps: Iterable[tuple[str, Sequence[str]]]) -> str:
+    """Playbook runs (name, limit) as one line for a message; "no playbook" for none."""
+    return ", ".join(playbook_line(p, limit) for p, limit in steps) or "no playbook"
 
 
 @dataclass(frozen=True)

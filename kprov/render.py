@@ -23,7 +23,7 @@ from kprov.errors import UsageError
 from kprov.nodes import Node
 from kprov.paths import asset_dir
 from kprov.site.load import LoadedSite, keygen_hint
-from kprov.site.secrets import SecretRef
+from kprov.site.secrets import SecretRef, resolved
 from kprov.targets import target_for
 from kprov.targets.base import TerraformProvider
 from kprov.targets.contract import Network, NodeInput, Site, Ssh, hcl_type
@@ -68,8 +68,7 @@ def credential_variables(loaded: LoadedSite) -> dict[str, str | SecretRef]:
 
 def credential_environment(loaded: LoadedSite) -> dict[str, str]:
     """``TF_VAR_*`` for every credential, resolved now: the only way a secret reaches Terraform."""
-    return {f"TF_VAR_{var}": value.resolve(loaded.base_dir) if isinstance(value, SecretRef) else value
-            for var, value in credential_variables(loaded).items()}
+    return {f"TF_VAR_{var}": resolved(value, loaded.base_dir) for var, value in credential_variables(loaded).items()}
 
 
 def tfvars(loaded: LoadedSite, kept: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Any]:

@@ -80,3 +80,8 @@ class SecretRef(BaseModel):
             return path.read_text().rstrip("\n")
         except OSError as exc:
             raise SecretUnavailable(f"secret {self.describe()}: {exc.strerror}") from None
+
+
+def resolved(value: str | SecretRef, base: Path | None = None) -> str:
+    """A setting that may be a secret reference (``user: {env: ...}`` or a plain ``user: admin``), as its value."""
+    return value.resolve(base) if isinstance(value, SecretRef) else value

@@ -65,10 +65,6 @@ def steps(session: Session, hosts: dict[str, str]) -> list[Step]:
     return [s for s in assessed.steps if s.when == "after"]
 
 
-def _listing(steps: list[tuple[str, list[str]]]) -> str:
-    return ", ".join(p + (f" --limit {','.join(limit)}" if limit else "") for p, limit in steps) or "no playbook"
-
-
 class Bootstrap(Stage):
     name = "bootstrap"
 
@@ -92,12 +88,12 @@ class Bootstrap(Stage):
             have = [(s.playbook, list(s.limit)) for s in todo]
             if want != have:
                 raise planfile.PlanFileError(
-                    f"Kubespray would run {_listing(have)}, the reviewed plan lists {_listing(want)}: make a new plan "
+                    f"Kubespray would run {impact.playbook_lines(have)}, the reviewed plan lists "
+                    f"{impact.playbook_lines(want)}: make a new plan "
                     "(the nodes changed since)")
         results = []
         for step in todo:
-            session.events.emit(self.name, "info", f"{step.playbook}" + (f" --limit {','.join(step.limit)}"
-                                                                         if step.limit else ""),
+            session.events.emit(self.name, "info", impact.playbook_line(step.playbook, step.limit),
                                 playbook=step.playbook, limit=list(step.limit))
             result = ansible.run_playbook(
                 session.kubespray(), step.playbook, inventory_file=wd.inventory / "hosts.yaml",

@@ -50,7 +50,7 @@ class Plan(Stage):
         with transient_plan(session.workdir.terraform) as plan_file:
             result = tf.plan(out=plan_file)
             show = tf.show_plan(plan_file) if result.changes else {}
-            reasons = tf.replace_reasons(plan_file, show) if result.changes else {}
+            reasons = tf.replace_reasons(show)
         changes = planfile.changes_of(show)
         ev = session.events
         rows = [[c.address, c.action, ", ".join(reasons.get(c.address, []))]
@@ -73,10 +73,9 @@ class Plan(Stage):
                        c.why + (f" ({', '.join(forced[c.node])})" if forced.get(c.node) else "")]
                       for c in assessed.nodes])
         for step in assessed.steps:
-            limit = f" --limit {','.join(step.limit)}" if step.limit else ""
             extra = "".join(f" -e {k}={v}" for k, v in step.extravars.items())
             ev.emit(self.name, "info", f"kubespray {'before' if step.when == 'before' else 'after'} Terraform: "
-                    f"{step.playbook}{limit}{extra}", playbook=step.playbook)
+                    f"{impact.playbook_line(step.playbook, step.limit)}{extra}", playbook=step.playbook)
         if not assessed.steps:
             ev.emit(self.name, "info", "kubespray: nothing to run")
         for refusal in assessed.refusals:

@@ -89,9 +89,6 @@ class _Stop:
             return False
         return time.monotonic() - self.asked > STOP_GRACE
 
-    def __bool__(self) -> bool:
-        return self.noted()
-
 
 def _children(command: str) -> list[int]:
     """This process's children running ``command`` (ansible-runner spawns ansible-playbook directly)."""

@@ -111,18 +111,22 @@ class StateLocked(LockHeld):
         self.info = info
 
 
-def _error(command: str, run: _Run) -> KprovError:
-    """The typed error of a failed command: a held state lock names its holder (exit 7)."""
+def lock_holder(info: dict[str, str]) -> str:
+    """Terraform's lock info for a person: ``who W, operation O, created C, lock ID I`` (what it has of it)."""
+    named = ", ".join(f"{k.lower()} {info[k]}" for k in ("Who", "Operation", "Created") if k in info)
+    return named + (f"{', ' if named else ''}lock ID {info['ID']}" if "ID" in info else "")
+
+
+def _error(command: str, run: _Run, lock_timeout: int) -> KprovError:
+    """The typed error of a failed command: a held state lock names its holder (exit 7) and how long Terraform
+    waited for it (``lock_timeout`` seconds)."""
     for d in run.diagnostics:
         if d.summary.startswith("Error acquiring the state lock"):
             info = dict(re.findall(r"^\s*(ID|Path|Operation|Who|Created):\s*(.+?)\s*$", d.detail, re.M))
-            holder = ", ".join(f"{k.lower()} {info[k]}" for k in ("Who", "Operation", "Created") if k in info)
-            if not holder:
-                holder = (d.detail.strip().splitlines() or ["unknown"])[0]
-            lock_id = f", lock ID {info['ID']}" if "ID" in info else ""
-            return StateLocked(f"terraform {command}: the Terraform state is locked by another process ({holder}"
-                               f"{lock_id}); waited {os.environ.get('KPROV_LOCK_TIMEOUT', '60')} s (--lock-timeout); "
-                               "if that process is gone, `kprov unlock` breaks the lock", info)
+            holder = lock_holder(info) or (d.detail.strip().splitlines() or ["unknown"])[0]
+            return StateLocked(f"terraform {command}: the Terraform state is locked by another process ({holder}); "
+                               f"waited {lock_timeout} s (--lock-timeout); if that process is gone, `kprov unlock` "
+                               "breaks the lock", info)
     return TerraformError(command, run.returncode, run.diagnostics, run.stderr)
 
 
@@ -181,14 +185,11 @@ class Terraform:
         opentofu = "tofu" in Path(path).name
         return Version(text, parts, opentofu)
 
-    def _version_parts(self) -> tuple[int, int, int]:
+    def _known_version(self) -> Version:
+        """:meth:`version`, asked once per instance."""
         if self._version is None:
             self._version = self.version()
-        return self._version.parts
-
-    def _opentofu(self) -> bool:
-        self._version_parts()
-        return bool(self._version and self._version.opentofu)
+        return self._version
 
     def check_version(self) -> Version:
         v = self.version()
@@ -208,10 +209,11 @@ class Terraform:
         if not backend:
             args.append("-backend=false")
         # -json on init came with Terraform 1.9 (OpenTofu 1.8): with it, a failure's diagnostics arrive whole
-        json_ui = self._version_parts() >= ((1, 8, 0) if self._opentofu() else (1, 9, 0))
+        known = self._known_version()
+        json_ui = known.parts >= ((1, 8, 0) if known.opentofu else (1, 9, 0))
         run = self._run([*args, "-json"] if json_ui else args, json_ui=json_ui, name="init")
         if run.returncode != 0:
-            raise _error("init", run)
+            raise _error("init", run, self.lock_timeout)
 
     def plan(self, *, out: Path | None = None, destroy: bool = False, replace: Sequence[str] = ()) -> PlanResult:
         """``replace``: resource addresses to make again even if nothing about them changed (``-replace``)."""
@@ -223,7 +225,7 @@ class Terraform:
             args.append(f"-out={out}")
         run = self._run(args, name="plan")
         if run.returncode not in (0, 2):
-            raise _error("plan", run)
+            raise _error("plan", run, self.lock_timeout)
         summary = _summary(run.messages)
         planned = tuple(
             PlannedChange(m["change"]["resource"]["addr"], m["change"]["action"])
@@ -236,14 +238,14 @@ class Terraform:
         args += [str(plan_file)] if plan_file is not None else ["-auto-approve"]
         run = self._run(args, name="apply")
         if run.returncode != 0:
-            raise _error("apply", run)
+            raise _error("apply", run, self.lock_timeout)
         return ApplyResult(_summary(run.messages), _outputs(run.messages))
 
     def destroy(self) -> ApplyResult:
         run = self._run(["destroy", "-json", "-input=false", "-auto-approve", f"-lock-timeout={self.lock_timeout}s"],
                         name="destroy")
         if run.returncode != 0:
-            raise _error("destroy", run)
+            raise _error("destroy", run, self.lock_timeout)
         return ApplyResult(_summary(run.messages))
 
     def lock_held(self) -> dict[str, str] | None:
@@ -251,7 +253,7 @@ class Terraform:
         and changes nothing); None when the state is free."""
         run = self._run(["plan", "-json", "-input=false", "-refresh=false", "-lock-timeout=0s"], name="plan")
         if run.returncode not in (0, 2):
-            error = _error("plan", run)
+            error = _error("plan", run, 0)
             if isinstance(error, StateLocked):
                 return error.info
             raise error
@@ -293,11 +295,12 @@ class Terraform:
         serial = state.get("serial")
         return state.get("lineage"), int(serial) if serial is not None else None
 
-    def replace_reasons(self, plan_file: Path, show: dict[str, Any] | None = None) -> dict[str, list[str]]:
-        """Per resource the plan replaces, the attributes that force it (``terraform show -json``'s
-        ``replace_paths``, as ``a.b``); "tainted" or "requested" when no attribute does."""
+    @staticmethod
+    def replace_reasons(show: dict[str, Any]) -> dict[str, list[str]]:
+        """Per resource a plan replaces, the attributes that force it (``replace_paths`` in the plan's
+        :meth:`show_plan`, as ``a.b``); "tainted" or "requested" when no attribute does."""
         out: dict[str, list[str]] = {}
-        for rc in (show if show is not None else self.show_plan(plan_file)).get("resource_changes", []):
+        for rc in show.get("resource_changes", []):
             change = rc.get("change", {})
             if {"delete", "create"} <= set(change.get("actions", [])):
                 paths = [".".join(str(p) for p in path) for path in change.get("replace_paths") or []]

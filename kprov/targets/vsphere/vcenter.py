@@ -13,15 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kprov.errors import InfrastructureError, UsageError
-from kprov.site.secrets import SecretRef
+from kprov.site.secrets import resolved
 from kprov.targets.base import host_port
 
 if TYPE_CHECKING:
     from kprov.targets.vsphere.target import VsphereProvider
-
-
-def _value(value: str | SecretRef, base_dir: Path) -> str:
-    return value.resolve(base_dir) if isinstance(value, SecretRef) else value
 
 
 @contextmanager
@@ -33,7 +29,7 @@ def connect(provider: VsphereProvider, base_dir: Path, timeout: float = 30) -> I
     host, port = host_port(provider.server, 443)
     try:
         si = SmartConnect(  # type: ignore[no-untyped-call]
-            host=host, port=port, user=_value(provider.user, base_dir), pwd=_value(provider.password, base_dir),
+            host=host, port=port, user=resolved(provider.user, base_dir), pwd=resolved(provider.password, base_dir),
             disableSslCertValidation=provider.insecure, httpConnectionTimeout=timeout)
     except vim.fault.InvalidLogin:
         raise InfrastructureError(f"vCenter {provider.server} refused the site's user and password") from None
