@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kprov import planfile, render
+from kprov import impact, planfile
 from kprov.commands.base import Command
 from kprov.commands.up import acceptable, machines
 from kprov.engine.runner import StageOutcome
-from kprov.engine.stage import Session, Stage
+from kprov.engine.stage import Session
 from kprov.engine.workdir import write_atomic
-from kprov.stages.plan import made
+from kprov.stages.review import Review
 
 
 def for_this_site(session: Session) -> object:
@@ -27,28 +27,6 @@ def for_this_site(session: Session) -> object:
     return acceptable(session)
 
 
-class Review(Stage):
-    """Nothing the plan was made from changed since (under the site lock: the render it needs writes the
-    workdir)."""
-
-    name = "review"
-
-    def describe(self, session: Session) -> str:
-        return f"what {session.options['plan_file']} was made from, unchanged"
-
-    def run(self, session: Session) -> None:
-        doc: planfile.PlanDocument = session.options["plan"]
-        path = Path(str(session.options["plan_file"]))
-        render.render_terraform(session.loaded, session.workdir)
-        changed = planfile.stale(doc.made, made(session, path))
-        if changed:
-            raise planfile.PlanFileError(f"{path} is stale: {'; '.join(changed)} changed since the plan was made; "
-                                         "make a new plan and review it")
-
-    def done_message(self, result: None) -> str:
-        return "the plan is current"
-
-
 APPLY = Command("apply", lambda session: [Review(), *machines(session)], requires=for_this_site)
 
 
@@ -57,7 +35,7 @@ def finish(session: Session, outcomes: list[StageOutcome]) -> list[StageOutcome]
     doc: planfile.PlanDocument = session.options["plan"]
     steps = [s for s in doc.kubespray_steps if s.get("when") == "after"]
     write_atomic(session.workdir.root / planfile.REVIEWED_STEPS, json.dumps(steps) + "\n")
-    listed = ", ".join(s["playbook"] + (f" --limit {','.join(s['limit'])}" if s["limit"] else "") for s in steps)
-    session.events.emit("apply", "result", f"applied; `kprov bootstrap` runs {listed or 'no playbook'}",
+    listed = impact.playbook_lines((s["playbook"], s["limit"]) for s in steps)
+    session.events.emit("apply", "result", f"applied; `kprov bootstrap` runs {listed}",
                         kubespray_steps=steps)
     return outcomes
